@@ -1,0 +1,21 @@
+"""Invertible-convolution flow layers as `tfp.bijectors.Bijector`s.
+
+Every bijector's `forward` is its paper's normalizing direction (data ->
+latent); flow builders in `tfp_invconv.flows` invert the chain.
+"""
+
+from tfp_invconv.bijectors.actnorm import ActNorm
+from tfp_invconv.bijectors.actnorm import LearnedPrior
+from tfp_invconv.bijectors.actnorm import data_dependent_init
+from tfp_invconv.bijectors.base import FlowBijector
+from tfp_invconv.bijectors.base import collect_keras_layers
+from tfp_invconv.bijectors.cinc_conv import CInCConv2D
+from tfp_invconv.bijectors.coupling import AffineCoupling
+from tfp_invconv.bijectors.coupling import AffineTransform
+from tfp_invconv.bijectors.coupling import Coupling
+from tfp_invconv.bijectors.coupling import QuadCoupling
+from tfp_invconv.bijectors.emerging_conv import EmergingConv2D
+from tfp_invconv.bijectors.one_by_one import Invertible1x1Conv
+from tfp_invconv.bijectors.split import ConditionalPrior
+from tfp_invconv.bijectors.split import FactorOut
+from tfp_invconv.bijectors.squeeze import Squeeze

@@ -1,0 +1,221 @@
+"""Shared plumbing of the package's bijectors.
+
+Every bijector here computes its transform and its log-det in one pass
+(`_forward_and_log_det` / `_inverse_and_log_det`) and hands both to TFP's
+greedy bijector cache, as `tfb.FFJORD` does, so `log_prob` evaluates each
+conditioner network once. Parameters live on Keras layers (Keras 3 does not
+track raw `tf.Variable`s) while the bijector keeps the underlying variables as
+an attribute, so `tf.Module.trainable_variables` and the Keras model that
+wraps a flow both see every parameter exactly once.
+"""
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+from tensorflow_probability.python.internal import cache_util
+
+tfb = tfp.bijectors
+
+
+def parameter_layer(name, dtype):
+  """An empty Keras layer that holds a bijector's weights (`add_weight`)."""
+  return keras.layers.Layer(name=name, dtype=dtype)
+
+
+def random_normal(shape, stddev, dtype):
+  """Normal draws from Keras' global seed (`keras.utils.set_random_seed`)."""
+  return keras.random.normal(shape, stddev=stddev, dtype=dtype)
+
+
+def assign_weight(layer, name, shape, value=None, initializer='zeros',
+                  trainable=True):
+  """`layer.add_weight` with an optional explicit initial value."""
+  weight = layer.add_weight(shape=shape, initializer=initializer, name=name,
+                            trainable=trainable)
+  if value is not None:
+    weight.assign(tf.cast(value, weight.dtype))
+  return weight
+
+
+class FlowBijector(tfb.Bijector):
+  """Base class: one-pass transform + log-det, Keras-held weights.
+
+  Subclasses implement `_forward_and_log_det(x)` and
+  `_inverse_and_log_det(y)` on tensors whose batch has been flattened to a
+  single leading axis; both return `(output, log_det)` with `log_det` of
+  shape `[batch]`. Arbitrary batch shapes, input checks and the cache are
+  handled here.
+  """
+
+  _cache = cache_util.BijectorCacheWithGreedyAttrs(
+      forward_name='_augmented_forward', inverse_name='_augmented_inverse')
+
+  def __init__(self, *, event_shape_in, layers=(), forward_min_event_ndims=3,
+               inverse_min_event_ndims=None, dtype=tf.float32,
+               validate_args=False, parameters=None, name=None):
+    self._event_shape_in = tf.TensorShape(event_shape_in)
+    self._keras_layers = list(layers)
+    # The raw variables, tracked by tf.Module (and hence by tf.train.Checkpoint
+    # and SavedModel) without a second copy of any parameter.
+    self._tf_variables = [w.value for layer in self._keras_layers
+                          for w in layer.weights]
+    super().__init__(
+        forward_min_event_ndims=forward_min_event_ndims,
+        inverse_min_event_ndims=(forward_min_event_ndims
+                                 if inverse_min_event_ndims is None
+                                 else inverse_min_event_ndims),
+        dtype=dtype, validate_args=validate_args, parameters=parameters,
+        name=name)
+
+  @property
+  def keras_layers(self):
+    """The Keras layers that own this bijector's weights."""
+    return list(self._keras_layers)
+
+  @property
+  def event_shape_in(self):
+    return self._event_shape_in
+
+  @property
+  def event_shape_out(self):
+    """Event shape of the output (that of the input unless overridden)."""
+    return self._event_shape_in
+
+  def _checked(self, value, expected_event_shape, what):
+    value = tf.convert_to_tensor(value, dtype=self.dtype)
+    rank = expected_event_shape.rank
+    shape = value.shape
+    if shape.rank is not None and (
+        shape.rank < rank
+        or not shape[shape.rank - rank:].is_compatible_with(
+            expected_event_shape)):
+      raise ValueError(
+          f'{self.name}: expected {what} of shape [..., '
+          f'{", ".join(str(d) for d in expected_event_shape.as_list())}], '
+          f'got {shape}.')
+    if self.validate_args:
+      value = tf.debugging.assert_all_finite(
+          value, f'{self.name}: {what} contains NaN or Inf.')
+    return value
+
+  def _run_flat(self, fn, value, event_rank_in):
+    """Runs `fn` on `value` with its batch dims flattened into one axis."""
+    batch_rank = tf.rank(value) - event_rank_in
+    batch_shape = tf.shape(value)[:batch_rank]
+    flat = tf.reshape(value, tf.concat(
+        [[-1], tf.shape(value)[batch_rank:]], axis=0))
+    flat.set_shape([None] + value.shape[value.shape.rank - event_rank_in:])
+    out, log_det = fn(flat)
+    out_flat_shape = out.shape
+    out = tf.reshape(out, tf.concat([batch_shape, tf.shape(out)[1:]], 0))
+    out.set_shape(value.shape[:value.shape.rank - event_rank_in]
+                  + out_flat_shape[1:])
+    return out, tf.reshape(log_det, batch_shape)
+
+  # Greedy-cache hooks ---------------------------------------------------------
+
+  def _augmented_forward(self, x):
+    x = self._checked(x, self._event_shape_in, 'input')
+    y, fldj = self._run_flat(self._forward_and_log_det, x,
+                             self._event_shape_in.rank)
+    return y, {'fldj': fldj, 'ildj': -fldj}
+
+  def _augmented_inverse(self, y):
+    y = self._checked(y, self.event_shape_out, 'output')
+    x, ildj = self._run_flat(self._inverse_and_log_det, y,
+                             self.event_shape_out.rank)
+    return x, {'ildj': ildj, 'fldj': -ildj}
+
+  def _forward(self, x):
+    return self._augmented_forward(x)[0]
+
+  def _inverse(self, y):
+    return self._augmented_inverse(y)[0]
+
+  def _forward_log_det_jacobian(self, x):
+    cached = self._cache.forward_attributes(x)
+    if 'fldj' not in cached:
+      cached.update(self._augmented_forward(x)[1])
+    return cached['fldj']
+
+  def _inverse_log_det_jacobian(self, y):
+    cached = self._cache.inverse_attributes(y)
+    if 'ildj' not in cached:
+      cached.update(self._augmented_inverse(y)[1])
+    return cached['ildj']
+
+  def _forward_and_log_det(self, x):
+    raise NotImplementedError
+
+  def _inverse_and_log_det(self, y):
+    raise NotImplementedError
+
+
+
+class ShapeChangeMixin:
+  """Event-shape hooks for a bijector with static, different in/out shapes."""
+
+  def _forward_event_shape(self, input_shape):
+    rank_in = self._event_shape_in.rank
+    return input_shape[:input_shape.rank - rank_in].concatenate(
+        self.event_shape_out)
+
+  def _inverse_event_shape(self, output_shape):
+    rank_out = self.event_shape_out.rank
+    return output_shape[:output_shape.rank - rank_out].concatenate(
+        self._event_shape_in)
+
+  def _forward_event_shape_tensor(self, input_shape):
+    batch = input_shape[:tf.size(input_shape) - self._event_shape_in.rank]
+    return tf.concat([batch, self.event_shape_out.as_list()], axis=0)
+
+  def _inverse_event_shape_tensor(self, output_shape):
+    batch = output_shape[:tf.size(output_shape) - self.event_shape_out.rank]
+    return tf.concat([batch, self._event_shape_in.as_list()], axis=0)
+
+
+def image_shape_of(x):
+  """Static (H, W, C) of an NHWC tensor."""
+  return tuple(x.shape[-3:])
+
+
+def pixels(x):
+  """H·W as a tensor of x's dtype (the multiplicity of per-pixel log-dets)."""
+  shape = tf.shape(x)
+  return tf.cast(shape[-3] * shape[-2], x.dtype)
+
+
+def sum_per_example(t):
+  """Sums every axis but the first."""
+  return tf.reduce_sum(tf.reshape(t, [tf.shape(t)[0], -1]), axis=1)
+
+
+def constant_log_det(x, per_pixel_log_det):
+  """`H·W·per_pixel_log_det` broadcast to x's batch."""
+  value = pixels(x) * tf.cast(per_pixel_log_det, x.dtype)
+  return tf.fill([tf.shape(x)[0]], value)
+
+
+def collect_keras_layers(bijector):
+  """Every Keras layer under a (possibly composite) bijector, each once."""
+  found, seen = [], set()
+
+  def visit(b):
+    if isinstance(b, FlowBijector):
+      for layer in b.keras_layers:
+        if id(layer) not in seen:
+          seen.add(id(layer))
+          found.append(layer)
+    for child in _children(b):
+      visit(child)
+
+  visit(bijector)
+  return found
+
+
+def _children(bijector):
+  if isinstance(bijector, tfb.Invert):
+    return [bijector.bijector]
+  children = list(getattr(bijector, 'bijectors', None) or [])
+  children += list(getattr(bijector, 'inner_bijectors', ()))
+  return children

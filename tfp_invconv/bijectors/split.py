@@ -1,0 +1,83 @@
+"""Multi-scale plumbing: the learned conditional prior and factoring out.
+
+Glow/RealNVP multi-scale: after each level half the channels, z, leave the
+flow with the learned prior N(mu(h), sigma(h)) given the kept half h, and the
+kept half goes on to the next level.
+
+`ConditionalPrior` writes that prior as a bijector, so the base stays a
+standard normal (a two-block coupling whose conditioner is one
+zero-initialised conv3x3):
+
+  Forward:  [h, z] -> [h, (z - mu(h)) / sigma(h)]
+  Log-det:  -sum log sigma(h)
+  Inverse:  [h, u] -> [h, u * sigma(h) + mu(h)]
+
+`FactorOut(inner)` sends z straight to the flat latent and h through `inner`
+(the rest of the flow, itself ending in a flat latent):
+
+  Forward:  [h, z] -> concat(flatten(z), inner(h))
+  Log-det:  log-det of inner at h
+  Inverse:  split the latent, x = [inner^-1(.), z]
+"""
+
+import tensorflow as tf
+
+from tfp_invconv import nets
+from tfp_invconv.bijectors import base
+from tfp_invconv.bijectors.coupling import AffineTransform, Coupling
+
+
+class ConditionalPrior(Coupling):
+  """Learned prior of the factored-out half given the kept half."""
+
+  def __init__(self, channels, dtype=tf.float32, validate_args=False,
+               name='conditional_prior'):
+    parameters = dict(locals())
+    make_net = lambda c_in, c_out, net_name: nets.zero_conv(
+        c_in, c_out, dtype=dtype, name=net_name)
+    super().__init__(channels, 2, AffineTransform('exp'), make_net,
+                     dtype=dtype, validate_args=validate_args, name=name,
+                     parameters=parameters)
+
+
+class FactorOut(base.ShapeChangeMixin, base.FlowBijector):
+  """Factors out the second half of the channels into the flat latent."""
+
+  def __init__(self, image_shape, inner, dtype=tf.float32,
+               validate_args=False, name='factor_out'):
+    parameters = dict(locals())
+    height, width, channels = (int(d) for d in image_shape)
+    if channels % 2:
+      raise ValueError(f'FactorOut needs an even channel count; got image '
+                       f'shape {tuple(image_shape)}.')
+    self._kept = channels // 2
+    self._inner = inner
+    self._factored_size = height * width * (channels - self._kept)
+    inner_size = inner.forward_event_shape([height, width, self._kept])
+    self._latent_size = self._factored_size + inner_size.num_elements()
+    super().__init__(event_shape_in=[height, width, channels],
+                     inverse_min_event_ndims=1, dtype=dtype,
+                     validate_args=validate_args, parameters=parameters,
+                     name=name)
+
+  @property
+  def inner_bijectors(self):
+    return (self._inner,)
+
+  @property
+  def event_shape_out(self):
+    return tf.TensorShape([self._latent_size])
+
+  def _forward_and_log_det(self, x):
+    kept, factored = x[..., :self._kept], x[..., self._kept:]
+    latent = self._inner.forward(kept)
+    log_det = self._inner.forward_log_det_jacobian(kept, event_ndims=3)
+    flat = tf.reshape(factored, [-1, self._factored_size])
+    return tf.concat([flat, latent], axis=-1), log_det
+
+  def _inverse_and_log_det(self, y):
+    flat, latent = y[:, :self._factored_size], y[:, self._factored_size:]
+    kept = self._inner.inverse(latent)
+    log_det = self._inner.inverse_log_det_jacobian(latent, event_ndims=1)
+    factored = tf.ensure_shape(tf.reshape(flat, tf.shape(kept)), kept.shape)
+    return tf.concat([kept, factored], axis=-1), log_det

@@ -1,0 +1,173 @@
+"""Flow builders: multi-scale CInC / Glow / Emerging flows (CInC paper Fig. 3).
+
+Normalizing direction, for an H x W x C image and L levels of D steps:
+
+  squeeze -> level 1 -> ... -> level L -> flat latent of H*W*C values
+  level l < L:  D x [ActNorm -> conv -> coupling], then the learned
+                conditional prior on the second half of the channels, which
+                is factored out, and a squeeze of the kept half
+  level L:      D x [ActNorm -> conv -> coupling], the learned top prior
+
+The builders return the generative direction (latent -> image), like
+`tfb.Glow`, so `tfd.TransformedDistribution(tfd.Sample(tfd.Normal(0., 1.),
+[H*W*C]), CInCFlow(...))` evaluates `log_prob` with the cheap convolutions and
+samples with the exact triangular solves.
+"""
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfp_invconv import bijectors as tfib
+
+tfb = tfp.bijectors
+
+CONVS = ('cinc', 'emerging', '1x1', 'cinc+1x1')
+COUPLINGS = ('affine', 'quad')
+
+
+def _check_shape(image_shape, levels, coupling):
+  if len(image_shape) != 3 or any(int(d) < 1 for d in image_shape):
+    raise ValueError(f'image_shape must be (height, width, channels); got '
+                     f'{image_shape}.')
+  height, width, channels = image_shape
+  factor = 2 ** levels
+  if height % factor or width % factor:
+    raise ValueError(
+        f'{levels} levels squeeze the image {levels} times: height and width '
+        f'must be divisible by {factor}; got image shape {tuple(image_shape)}.')
+  blocks = 4 if coupling == 'quad' else 2
+  if (4 * channels) % blocks:
+    raise ValueError(f'{coupling} coupling cannot split {4 * channels} '
+                     f'channels into {blocks} blocks.')
+
+
+class CInCFlow(tfb.Invert):
+  """Multi-scale flow with invertible convolutions, generative direction."""
+
+  def __init__(self, image_shape, levels=3, depth=32, hidden_width=512,
+               conv='cinc', coupling='quad', kernel_size=3, scale='sigmoid',
+               corners='top_left', solver='wavefront', dtype=tf.float32,
+               validate_args=False, name=None):
+    """Builds the flow.
+
+    Args:
+      image_shape: (H, W, C); H and W divisible by 2**levels.
+      levels: L, the number of scales.
+      depth: D, steps per level.
+      hidden_width: channels of the coupling networks.
+      conv: 'cinc' (CInC paper), 'emerging' (1x1 + emerging conv),
+        '1x1' (Glow) or 'cinc+1x1'.
+      coupling: 'affine' (Glow) or 'quad' (CInC paper).
+      kernel_size: k of the CInC convolutions.
+      scale: coupling scale, 'sigmoid' (sigmoid(r + 2)) or 'exp'.
+      corners: 'top_left' (the paper) or 'alternate' (top-left and
+        bottom-right CInC convolutions in turn).
+      solver: 'wavefront' or 'jacobi', for the convolution inverses.
+      dtype: float32 or float64.
+      validate_args: check inputs for NaN/Inf in every layer.
+      name: defaults to '<conv>_<coupling>_flow'.
+    """
+    if conv not in CONVS:
+      raise ValueError(f'conv must be one of {CONVS}, got {conv!r}.')
+    if coupling not in COUPLINGS:
+      raise ValueError(f'coupling must be one of {COUPLINGS}, got '
+                       f'{coupling!r}.')
+    if corners not in ('top_left', 'alternate'):
+      raise ValueError(f"corners must be 'top_left' or 'alternate', got "
+                       f'{corners!r}.')
+    image_shape = tuple(int(d) for d in image_shape)
+    _check_shape(image_shape, levels, coupling)
+    self._image_shape = image_shape
+    self._options = dict(
+        hidden_width=hidden_width, conv=conv, coupling=coupling,
+        kernel_size=kernel_size, scale=scale, corners=corners, solver=solver,
+        dtype=dtype, validate_args=validate_args)
+    self._step_count = 0
+    normalizing = self._level(image_shape, 1, levels, depth)
+    super().__init__(normalizing, validate_args=validate_args,
+                     name=name or f'flow_{conv}_{coupling}'.replace('+', '_'))
+
+  @property
+  def image_shape(self):
+    return self._image_shape
+
+  @property
+  def float_dtype(self):
+    return self._options['dtype']
+
+  @property
+  def latent_size(self):
+    height, width, channels = self._image_shape
+    return height * width * channels
+
+  def _level(self, shape, level, levels, depth):
+    """Normalizing bijector from `shape` (before its squeeze) to flat."""
+    opts = self._options
+    squeeze = tfib.Squeeze(shape, dtype=opts['dtype'], name=f'squeeze{level}')
+    height, width, channels = squeeze.event_shape_out.as_list()
+    steps = [b for _ in range(depth) for b in self._step(channels, level)]
+    squeezed = (height, width, channels)
+    if level == levels:
+      tail = [tfib.LearnedPrior(channels, dtype=opts['dtype'],
+                                name=f'top_prior{level}'),
+              tfb.Reshape([height * width * channels], list(squeezed))]
+    else:
+      inner = self._level((height, width, channels // 2), level + 1, levels,
+                          depth)
+      tail = [tfib.ConditionalPrior(channels, dtype=opts['dtype'],
+                                    name=f'split_prior{level}'),
+              tfib.FactorOut(squeezed, inner, dtype=opts['dtype'],
+                             name=f'factor_out{level}')]
+    # tfb.Chain applies its list right to left.
+    return tfb.Chain(list(reversed([squeeze] + steps + tail)),
+                     name=f'level{level}')
+
+  def _step(self, channels, level):
+    opts = self._options
+    self._step_count += 1
+    tag = f'l{level}s{self._step_count}'
+    common = dict(dtype=opts['dtype'], validate_args=opts['validate_args'])
+    layers = [tfib.ActNorm(channels, name=f'actnorm_{tag}', **common)]
+    if opts['conv'] in ('1x1', 'emerging', 'cinc+1x1'):
+      layers.append(tfib.Invertible1x1Conv(channels, name=f'conv1x1_{tag}',
+                                           **common))
+    if opts['conv'] == 'emerging':
+      layers.append(tfib.EmergingConv2D(channels, solver=opts['solver'],
+                                        name=f'emerging_{tag}', **common))
+    if opts['conv'] in ('cinc', 'cinc+1x1'):
+      corner = ('bottom_right' if opts['corners'] == 'alternate'
+                and self._step_count % 2 == 0 else 'top_left')
+      layers.append(tfib.CInCConv2D(
+          channels, kernel_size=opts['kernel_size'], corner=corner,
+          solver=opts['solver'], name=f'cinc_{tag}', **common))
+    coupling_cls = (tfib.QuadCoupling if opts['coupling'] == 'quad'
+                    else tfib.AffineCoupling)
+    layers.append(coupling_cls(channels, hidden_width=opts['hidden_width'],
+                               scale=opts['scale'], name=f'coupling_{tag}',
+                               **common))
+    return layers
+
+
+def GlowFlow(image_shape, levels=3, depth=32, hidden_width=512, **kwargs):
+  """Glow (Kingma & Dhariwal 2018): 1x1 convolutions and affine couplings."""
+  return CInCFlow(image_shape, levels, depth, hidden_width, conv='1x1',
+                  coupling='affine', **kwargs)
+
+
+def EmergingFlow(image_shape, levels=3, depth=32, hidden_width=512, **kwargs):
+  """Emerging-convolution flow (Hoogeboom et al. 2019) with affine couplings."""
+  return CInCFlow(image_shape, levels, depth, hidden_width, conv='emerging',
+                  coupling='affine', **kwargs)
+
+
+def base_distribution(latent_size, dtype=tf.float32):
+  """The standard normal over the flat latent."""
+  return tfp.distributions.Sample(
+      tfp.distributions.Normal(tf.zeros([], dtype), tf.ones([], dtype)),
+      [latent_size])
+
+
+def flow_distribution(flow):
+  """`TransformedDistribution(base, flow)` for a flow built here."""
+  return tfp.distributions.TransformedDistribution(
+      base_distribution(flow.latent_size, flow.float_dtype), flow)
