@@ -7,7 +7,7 @@ latent); flow builders in `tfp_invconv.flows` invert the chain.
 from tfp_invconv.bijectors.actnorm import ActNorm
 from tfp_invconv.bijectors.actnorm import LearnedPrior
 from tfp_invconv.bijectors.actnorm import data_dependent_init
-from tfp_invconv.bijectors.base import FlowBijector
+from tfp_invconv.bijectors.base import FlowBijectorBase
 from tfp_invconv.bijectors.base import collect_keras_layers
 from tfp_invconv.bijectors.cinc_conv import CInCConv2D
 from tfp_invconv.bijectors.coupling import AffineCoupling

@@ -36,7 +36,7 @@ def data_dependent_init():
     _DATA_INIT['active'] = previous
 
 
-class _ChannelAffine(base.FlowBijector):
+class _ChannelAffine(base.FlowBijectorBase):
   """y = (x + b) * exp(log_s) per channel."""
 
   def __init__(self, channels, dtype, validate_args, parameters, name,

@@ -37,7 +37,7 @@ def assign_weight(layer, name, shape, value=None, initializer='zeros',
   return weight
 
 
-class FlowBijector(tfb.Bijector):
+class FlowBijectorBase(tfb.Bijector):
   """Base class: one-pass transform + log-det, Keras-held weights.
 
   Subclasses implement `_forward_and_log_det(x)` and
@@ -201,19 +201,20 @@ def collect_keras_layers(bijector):
   found, seen = [], set()
 
   def visit(b):
-    if isinstance(b, FlowBijector):
+    if isinstance(b, FlowBijectorBase):
       for layer in b.keras_layers:
         if id(layer) not in seen:
           seen.add(id(layer))
           found.append(layer)
-    for child in _children(b):
+    for child in child_bijectors(b):
       visit(child)
 
   visit(bijector)
   return found
 
 
-def _children(bijector):
+def child_bijectors(bijector):
+  """The bijectors a composite bijector (Chain, Invert, FactorOut) holds."""
   if isinstance(bijector, tfb.Invert):
     return [bijector.bijector]
   children = list(getattr(bijector, 'bijectors', None) or [])

@@ -43,7 +43,7 @@ def _centre_mask(kernel_size, channels):
   return mask
 
 
-class CInCConv2D(base.FlowBijector):
+class CInCConv2D(base.FlowBijectorBase):
   """Invertible k x k convolution with top/left padding (CInC flow)."""
 
   def __init__(self, channels, kernel_size=3, corner='top_left',

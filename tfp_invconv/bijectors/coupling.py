@@ -52,7 +52,7 @@ class AffineTransform:
     return y * tf.exp(-log_scale) - shift, -base.sum_per_example(log_scale)
 
 
-class Coupling(base.FlowBijector):
+class Coupling(base.FlowBijectorBase):
   """n-block coupling with one conditioner per transformed block."""
 
   def __init__(self, channels, num_blocks, transform, make_conditioner,

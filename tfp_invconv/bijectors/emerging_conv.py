@@ -19,7 +19,7 @@ from tfp_invconv.bijectors import base
 from tfp_invconv.bijectors.cinc_conv import CInCConv2D
 
 
-class EmergingConv2D(base.FlowBijector):
+class EmergingConv2D(base.FlowBijectorBase):
   """Emerging convolution = two masked 2 x 2-tap convolutions."""
 
   def __init__(self, channels, solver='wavefront', dtype=tf.float32,

@@ -20,7 +20,7 @@ from tfp_invconv import solvers
 from tfp_invconv.bijectors import base
 
 
-class Invertible1x1Conv(base.FlowBijector):
+class Invertible1x1Conv(base.FlowBijectorBase):
   """Glow's 1 x 1 convolution, LU-parametrised (invertible by construction)."""
 
   def __init__(self, channels, dtype=tf.float32, validate_args=False,

@@ -40,7 +40,7 @@ class ConditionalPrior(Coupling):
                      parameters=parameters)
 
 
-class FactorOut(base.ShapeChangeMixin, base.FlowBijector):
+class FactorOut(base.ShapeChangeMixin, base.FlowBijectorBase):
   """Factors out the second half of the channels into the flat latent."""
 
   def __init__(self, image_shape, inner, dtype=tf.float32,

@@ -10,7 +10,7 @@ import tensorflow as tf
 from tfp_invconv.bijectors import base
 
 
-class Squeeze(base.ShapeChangeMixin, base.FlowBijector):
+class Squeeze(base.ShapeChangeMixin, base.FlowBijectorBase):
   """Space-to-depth with block size `factor` (a volume-preserving permutation)."""
 
   def __init__(self, image_shape, factor=2, dtype=tf.float32,

@@ -1,0 +1,42 @@
+"""Shared checks of the bijector contract (DESIGN.md, "Tests")."""
+
+import numpy as np
+import tensorflow as tf
+
+
+def fresh(value, dtype=None):
+  """A new tensor with the same values: defeats TFP's identity-keyed cache."""
+  return tf.constant(np.array(value), dtype=dtype)
+
+
+def perturb_weights(bijector, stddev=0.1, seed=0):
+  """Adds noise to every trainable weight (identity inits hide bugs)."""
+  rng = np.random.default_rng(seed)
+  for v in bijector.trainable_variables:
+    v.assign(v + rng.normal(0., stddev, v.shape).astype(v.dtype.as_numpy_dtype))
+
+
+def round_trip_errors(bijector, x, y):
+  """max |inverse(forward(x)) - x| and max |forward(inverse(y)) - y|."""
+  x_back = bijector.inverse(fresh(bijector.forward(fresh(x))))
+  y_back = bijector.forward(fresh(bijector.inverse(fresh(y))))
+  return _max_error(x_back, x), _max_error(y_back, y)
+
+
+def _max_error(actual, expected):
+  """max |actual - expected|, infinite when anything is NaN or Inf."""
+  error = np.abs(np.array(actual) - np.array(expected))
+  return float(np.max(np.where(np.isfinite(error), error, np.inf)))
+
+
+def dense_log_det(fn, x):
+  """log|det J| of fn at each example of x, from the dense Jacobian."""
+  x = fresh(x)
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    y = fn(x)
+    y_flat = tf.reshape(y, [tf.shape(y)[0], -1])
+  jacobian = tape.batch_jacobian(y_flat, x)
+  size = int(np.prod(x.shape[1:]))
+  jacobian = tf.reshape(jacobian, [-1, size, size])
+  return tf.linalg.slogdet(jacobian)[1].numpy()

@@ -1,0 +1,162 @@
+"""The bijector contract (DESIGN.md, "Tests"), over every bijector.
+
+For each bijector, with random non-trivial weights: round trips on fresh
+tensors, log-det against the dense float64 Jacobian, ildj = -fldj, batch
+shapes, float32/float64, tf.function, gradients to every weight, clear errors
+on bad input.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfp_invconv import bijectors as tfib
+from tfp_invconv import nets
+from tests import helpers
+
+tfb = tfp.bijectors
+
+
+def _factor_out(dtype):
+  inner = tfb.Chain([tfb.Reshape([48], [4, 6, 2]),
+                     tfib.CInCConv2D(2, dtype=dtype)])
+  return tfib.FactorOut((4, 6, 4), inner, dtype=dtype)
+
+
+def _three_block_coupling(dtype):
+  make_net = lambda c_in, c_out, name: nets.glow_conditioner(
+      c_in, c_out, 8, dtype=dtype, name=name)
+  return tfib.Coupling(6, 3, tfib.AffineTransform('exp'), make_net,
+                       dtype=dtype)
+
+
+# name -> (factory(dtype), event shape of the input)
+CASES = {
+    'CInCConv2D': (lambda d: tfib.CInCConv2D(4, dtype=d), (5, 6, 4)),
+    'CInCConv2D-k5-jacobi': (
+        lambda d: tfib.CInCConv2D(4, kernel_size=5, solver='jacobi',
+                                  dtype=d), (5, 6, 4)),
+    'CInCConv2D-bottom_right': (
+        lambda d: tfib.CInCConv2D(4, corner='bottom_right', dtype=d),
+        (5, 6, 4)),
+    'CInCConv2D-unit': (
+        lambda d: tfib.CInCConv2D(4, diagonal='unit', dtype=d), (5, 6, 4)),
+    'CInCConv2D-k1': (lambda d: tfib.CInCConv2D(3, kernel_size=1, dtype=d),
+                      (5, 6, 3)),
+    'EmergingConv2D': (lambda d: tfib.EmergingConv2D(4, dtype=d), (5, 6, 4)),
+    'Invertible1x1Conv': (lambda d: tfib.Invertible1x1Conv(4, dtype=d),
+                          (5, 6, 4)),
+    'ActNorm': (lambda d: tfib.ActNorm(4, dtype=d), (5, 6, 4)),
+    'LearnedPrior': (lambda d: tfib.LearnedPrior(4, dtype=d), (5, 6, 4)),
+    'AffineCoupling': (
+        lambda d: tfib.AffineCoupling(4, hidden_width=8, dtype=d), (5, 6, 4)),
+    'AffineCoupling-exp': (
+        lambda d: tfib.AffineCoupling(4, hidden_width=8, scale='exp',
+                                      dtype=d), (5, 6, 4)),
+    'QuadCoupling': (lambda d: tfib.QuadCoupling(8, hidden_width=8, dtype=d),
+                     (5, 6, 8)),
+    'Coupling-3-blocks': (_three_block_coupling, (5, 6, 6)),
+    'ConditionalPrior': (lambda d: tfib.ConditionalPrior(4, dtype=d),
+                         (5, 6, 4)),
+    'Squeeze': (lambda d: tfib.Squeeze((4, 6, 4), dtype=d), (4, 6, 4)),
+    'FactorOut': (_factor_out, (4, 6, 4)),
+}
+IDS = sorted(CASES)
+
+
+def _make(case, dtype=tf.float64):
+  factory, shape = CASES[case]
+  bijector = factory(dtype)
+  helpers.perturb_weights(bijector)
+  return bijector, shape
+
+
+def _sample(shape, dtype=np.float64, seed=0):
+  return np.random.default_rng(seed).normal(size=shape).astype(dtype)
+
+
+@pytest.mark.parametrize('case', IDS)
+def test_round_trip_on_fresh_tensors(case):
+  bijector, shape = _make(case)
+  x = _sample((2,) + shape)
+  y = _sample((2,) + tuple(bijector.forward_event_shape(shape)), seed=1)
+  x_error, y_error = helpers.round_trip_errors(bijector, x, y)
+  assert x_error < 1e-9 and y_error < 1e-9
+
+
+@pytest.mark.parametrize('case', IDS)
+def test_log_det_matches_dense_jacobian(case):
+  bijector, shape = _make(case)
+  x = _sample((2,) + shape)
+  expected = helpers.dense_log_det(bijector.forward, x)
+  fldj = bijector.forward_log_det_jacobian(helpers.fresh(x), event_ndims=3)
+  np.testing.assert_allclose(fldj, expected, atol=1e-6, rtol=0)
+  y = bijector.forward(helpers.fresh(x))
+  ildj = bijector.inverse_log_det_jacobian(
+      helpers.fresh(y), event_ndims=bijector.inverse_min_event_ndims)
+  np.testing.assert_allclose(ildj, -expected, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize('case', IDS)
+def test_float32_batch_shapes_and_tf_function(case):
+  bijector, shape = _make(case, tf.float32)
+  x = _sample((3, 2) + shape, np.float32)
+  y = bijector.forward(helpers.fresh(x))
+  assert y.dtype == tf.float32
+  assert y.shape == (3, 2) + tuple(bijector.forward_event_shape(shape))
+  fldj = bijector.forward_log_det_jacobian(helpers.fresh(x), event_ndims=3)
+  assert fldj.shape == (3, 2)
+  single = bijector.forward(helpers.fresh(x[1, 0]))
+  np.testing.assert_allclose(single, y[1, 0], atol=1e-5)
+
+  forward = tf.function(lambda t: (bijector.forward(t),
+                                   bijector.forward_log_det_jacobian(t, 3)))
+  y_graph, fldj_graph = forward(helpers.fresh(x))
+  np.testing.assert_allclose(y_graph, y, atol=1e-5)
+  np.testing.assert_allclose(fldj_graph, fldj, rtol=1e-5, atol=1e-4)
+  inverse = tf.function(bijector.inverse)
+  np.testing.assert_allclose(inverse(helpers.fresh(y)), x, atol=1e-4)
+
+
+@pytest.mark.parametrize('case', IDS)
+def test_gradients_reach_every_weight(case):
+  bijector, shape = _make(case)
+  x = helpers.fresh(_sample((2,) + shape))
+  with tf.GradientTape() as tape:
+    y = bijector.forward(x)
+    loss = (tf.reduce_sum(y ** 2)
+            - tf.reduce_sum(bijector.forward_log_det_jacobian(x, 3)))
+  variables = bijector.trainable_variables
+  grads = tape.gradient(loss, variables)
+  for v, g in zip(variables, grads):
+    assert g is not None and float(tf.reduce_max(tf.abs(g))) > 0, v.name
+  assert len({id(v) for v in variables}) == len(variables)
+
+
+@pytest.mark.parametrize('case', IDS)
+def test_wrong_channel_count_is_a_clear_error(case):
+  bijector, shape = _make(case)
+  bad = _sample((2,) + shape[:2] + (shape[2] + 1,))
+  with pytest.raises(ValueError, match='expected input of shape'):
+    bijector.forward(bad)
+
+
+@pytest.mark.parametrize('make', [
+    lambda: tfib.CInCConv2D(4, validate_args=True),
+    lambda: tfib.AffineCoupling(4, hidden_width=8, validate_args=True),
+    lambda: tfib.ActNorm(4, validate_args=True)])
+def test_validate_args_rejects_nan(make):
+  x = _sample((1, 5, 6, 4), np.float32)
+  x[0, 0, 0, 0] = np.nan
+  with pytest.raises(tf.errors.InvalidArgumentError, match='NaN or Inf'):
+    make().forward(x)
+
+
+def test_every_bijector_class_is_covered():
+  covered = {type(CASES[c][0](tf.float32)).__name__ for c in CASES}
+  exported = {name for name in dir(tfib)
+              if isinstance(getattr(tfib, name), type)
+              and issubclass(getattr(tfib, name), tfb.Bijector)
+              and not name.endswith('Base')}
+  assert exported <= covered, exported - covered

@@ -1,0 +1,177 @@
+"""FlowModel: a Keras model around a flow, trained on bits per dimension.
+
+Pixels k in {0, ..., L-1} become x = (k + u) / L - 0.5 with u ~ U[0, 1)
+(uniform dequantization), and
+
+  bpd = -log p(x) / (D ln 2) + log2(L),   D = H * W * C,
+
+an upper bound on the discrete model's code length in bits per dimension.
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+
+from tfp_invconv import flows
+from tfp_invconv.bijectors import actnorm
+from tfp_invconv.bijectors import base
+
+
+class FlowModel(keras.Model):
+  """Exact-likelihood image model: `fit` minimises bits/dim.
+
+  `flow` is a generative-direction flow from `tfp_invconv.flows` (latent ->
+  image). Data fed to `fit`/`evaluate` are integer images in [0, L) (uint8,
+  optionally with labels, which are ignored).
+  """
+
+  def __init__(self, flow, num_levels=256, seed=None, **kwargs):
+    super().__init__(**kwargs)
+    self.flow = flow
+    self.num_levels = int(num_levels)
+    self.image_shape = tuple(flow.image_shape)
+    self.distribution = flows.flow_distribution(flow)
+    # Listing the flow's Keras layers makes Keras track every weight once.
+    self.flow_layers = base.collect_keras_layers(flow)
+    self._actnorms = [b for b in _bijectors(flow)
+                      if isinstance(b, actnorm.ActNorm)]
+    self._noise = keras.random.SeedGenerator(seed)
+    self.bpd_tracker = keras.metrics.Mean(name='bpd')
+    self.built = True
+
+  @property
+  def metrics(self):
+    return [self.bpd_tracker]
+
+  @property
+  def dimensions(self):
+    return math.prod(self.image_shape)
+
+  @property
+  def dtype_float(self):
+    return self.flow.float_dtype
+
+  # Pixels <-> continuous data --------------------------------------------------
+
+  def dequantize(self, pixels, noise='uniform'):
+    """k -> (k + u) / L - 0.5; `noise` is 'uniform' (u ~ U[0,1)) or 'center'."""
+    k = tf.cast(pixels, self.dtype_float)
+    if noise == 'center':
+      u = 0.5
+    elif noise == 'uniform':
+      u = keras.random.uniform(tf.shape(k), dtype=self.dtype_float,
+                               seed=self._noise)
+    else:
+      raise ValueError(f"noise must be 'uniform' or 'center', got {noise!r}.")
+    return (k + u) / self.num_levels - 0.5
+
+  def quantize(self, x):
+    """Continuous images -> integer pixels in [0, L) (uint8 when L <= 256)."""
+    k = tf.floor((x + 0.5) * self.num_levels)
+    k = tf.clip_by_value(k, 0., self.num_levels - 1.)
+    return tf.cast(k, tf.uint8 if self.num_levels <= 256 else tf.int32)
+
+  # Likelihood --------------------------------------------------------------------
+
+  def log_prob(self, x):
+    """log p(x) of continuous images x in [-0.5, 0.5)."""
+    return self.distribution.log_prob(self._checked_images(x))
+
+  def bits_per_dim(self, pixels, noise='uniform'):
+    """Bits/dim of integer images (dequantized with `noise`)."""
+    x = self.dequantize(self._checked_images(pixels), noise)
+    return self._bpd_of(self.distribution.log_prob(x))
+
+  def _bpd_of(self, log_prob):
+    return (-log_prob / (self.dimensions * math.log(2.))
+            + math.log2(self.num_levels))
+
+  def _checked_images(self, images):
+    images = tf.convert_to_tensor(images)
+    if images.shape.rank is not None and (
+        images.shape.rank < 3
+        or not images.shape[-3:].is_compatible_with(self.image_shape)):
+      raise ValueError(f'expected images of shape [..., '
+                       f'{", ".join(map(str, self.image_shape))}], got '
+                       f'{images.shape}.')
+    return images
+
+  # Latent space ------------------------------------------------------------------
+
+  def encode(self, x):
+    """Continuous images -> flat latents z of size H*W*C."""
+    return self.flow.inverse(tf.cast(self._checked_images(x),
+                                     self.dtype_float))
+
+  def decode(self, z):
+    """Flat latents -> continuous images."""
+    return self.flow.forward(tf.cast(z, self.dtype_float))
+
+  def sample(self, n, temperature=1.0, seed=None):
+    """n continuous images from the model at the given temperature."""
+    shape = [n, self.flow.latent_size]
+    if seed is None:
+      z = tf.random.normal(shape, dtype=self.dtype_float)
+    else:
+      z = tf.random.stateless_normal(shape, seed=[int(seed), 0],
+                                     dtype=self.dtype_float)
+    return self.decode(z * temperature)
+
+  # Data-dependent initialisation -------------------------------------------------
+
+  @property
+  def initialized(self):
+    return all(a.initialized for a in self._actnorms)
+
+  def initialize(self, pixels):
+    """Initialises every ActNorm from one batch of integer images (eager)."""
+    x = self.dequantize(_images_of(pixels))
+    with actnorm.data_dependent_init():
+      self.flow.inverse(x)
+
+  def fit(self, x=None, *args, **kwargs):
+    """`keras.Model.fit`, initialising the ActNorms on the first batch."""
+    is_dataset = isinstance(x, tf.data.Dataset)
+    if is_dataset:
+      kwargs.setdefault('shuffle', False)  # the pipeline shuffles
+    if not self.initialized:
+      first = (next(iter(x)) if is_dataset
+               else _images_of(x)[:kwargs.get('batch_size') or 32])
+      self.initialize(first)
+    return super().fit(x, *args, **kwargs)
+
+  # Keras training hooks ----------------------------------------------------------
+
+  def call(self, pixels, training=False):
+    return self.bits_per_dim(pixels)
+
+  def train_step(self, data):
+    pixels = _images_of(data)
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_mean(self.bits_per_dim(pixels))
+    weights = self.trainable_weights
+    self.optimizer.apply(tape.gradient(loss, weights), weights)
+    self.bpd_tracker.update_state(loss)
+    return {'bpd': self.bpd_tracker.result()}
+
+  def test_step(self, data):
+    self.bpd_tracker.update_state(
+        tf.reduce_mean(self.bits_per_dim(_images_of(data))))
+    return {'bpd': self.bpd_tracker.result()}
+
+
+def _images_of(data):
+  """The images of a batch that may carry labels: x, (x,) or (x, y)."""
+  if isinstance(data, (tuple, list)):
+    return data[0]
+  if isinstance(data, dict):
+    return data['image']
+  return data
+
+
+def _bijectors(bijector):
+  """Every bijector under a composite one, depth first."""
+  yield bijector
+  for child in base.child_bijectors(bijector):
+    yield from _bijectors(child)
