@@ -66,7 +66,7 @@ class FlowModel(keras.Model):
       raise ValueError(f"noise must be 'uniform' or 'center', got {noise!r}.")
     return (k + u) / self.num_levels - 0.5
 
-  def quantize(self, x):
+  def to_pixels(self, x):
     """Continuous images -> integer pixels in [0, L) (uint8 when L <= 256)."""
     k = tf.floor((x + 0.5) * self.num_levels)
     k = tf.clip_by_value(k, 0., self.num_levels - 1.)
