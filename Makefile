@@ -2,6 +2,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= runs/demo
+DEMO_STEPS ?= 600
 
 .PHONY: install test demo bench clean
 
@@ -15,6 +16,13 @@ install: $(VENV)/.installed
 
 test: install
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -ra tests
+
+demo: install
+	$(PY) -m training train --preset demo --dataset digits --steps $(DEMO_STEPS) --out $(OUT)
+	$(PY) -m training evaluate --run $(OUT)
+	$(PY) -m training sample --run $(OUT)
+	$(PY) -m export --checkpoint $(OUT) --out $(OUT)/saved_model
+	@echo "Demo outputs in $(OUT): samples.png, bpd.png, history.csv, model.weights.h5, saved_model/"
 
 bench: install
 	$(PY) -m benchmarks.inverse

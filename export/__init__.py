@@ -1,0 +1,1 @@
+"""SavedModel export of trained flows, with signatures TF Serving can load."""

@@ -1,0 +1,1 @@
+"""Training application: data pipelines, presets, callbacks and the CLI."""

@@ -1,0 +1,161 @@
+"""python -m training {train, evaluate, sample} ...
+
+  python -m training train --preset demo --dataset digits --steps 300 --out runs/demo
+  python -m training evaluate --run runs/demo
+  python -m training sample --run runs/demo --temperatures 0.5 0.7 1.0
+"""
+
+import argparse
+import math
+import os
+import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+
+def _train(args):
+  import keras
+  import tensorflow as tf
+  from training import artifacts, callbacks, data, presets
+
+  keras.utils.set_random_seed(args.seed)
+  config = presets.get(args.preset, conv=args.conv, coupling=args.coupling,
+                       levels=args.levels, depth=args.depth,
+                       hidden_width=args.hidden_width,
+                       batch_size=args.batch_size, lr=args.lr,
+                       warmup_steps=args.warmup_steps)
+  train_data = data.load(args.dataset, 'train', args.data_dir)
+  try:
+    test_data = data.load(args.dataset, 'test', args.data_dir)
+  except (KeyError, RuntimeError, FileNotFoundError):
+    test_data = None
+  config.update(dataset=args.dataset, image_shape=list(train_data.image_shape),
+                num_levels=train_data.num_levels, seed=args.seed)
+  artifacts.save_config(args.out, config)
+  model = artifacts.build_model(config)
+
+  schedule = callbacks.WarmupSchedule(config['lr'], config['warmup_steps'])
+  optimizer_cls = {'adamax': keras.optimizers.Adamax,
+                   'adam': keras.optimizers.Adam}[args.optimizer]
+  model.compile(optimizer=optimizer_cls(
+      learning_rate=schedule, clipnorm=args.clip_norm, use_ema=args.ema))
+
+  batch_size = config['batch_size']
+  if train_data.size is None:
+    sys.exit(f'the number of images in {args.dataset!r} is unknown, so an '
+             'epoch has no length; use a dataset whose size is recorded')
+  steps_per_epoch = math.ceil(train_data.size / batch_size)
+  if args.steps:
+    steps_per_epoch = min(steps_per_epoch, args.steps)
+    epochs = math.ceil(args.steps / steps_per_epoch)
+  else:
+    epochs = args.epochs
+  train_batches = data.batches(train_data, batch_size, flip=args.flip,
+                               seed=args.seed, repeat=True)
+  validation = (data.batches(test_data, batch_size, shuffle=False)
+                if test_data is not None else None)
+  out = args.out
+  fit_callbacks = [
+      keras.callbacks.BackupAndRestore(os.path.join(out, 'backup'),
+                                       save_freq=args.backup_every or 'epoch',
+                                       delete_checkpoint=False),
+      keras.callbacks.TerminateOnNaN(),
+      keras.callbacks.ModelCheckpoint(
+          os.path.join(out, artifacts.WEIGHTS), monitor='bpd', mode='min',
+          save_best_only=True, save_weights_only=True),
+      keras.callbacks.CSVLogger(os.path.join(out, 'history.csv'),
+                                append=True),
+      keras.callbacks.TensorBoard(os.path.join(out, 'logs')),
+      callbacks.Progress(out, train_data.num_levels),
+  ]
+  model.fit(train_batches, epochs=epochs, steps_per_epoch=steps_per_epoch,
+            validation_data=validation, callbacks=fit_callbacks,
+            verbose=1 if sys.stdout.isatty() else 2)
+  print(f'weights: {os.path.join(out, artifacts.WEIGHTS)}\n'
+        f'samples: {os.path.join(out, "samples.png")}\n'
+        f'curve:   {os.path.join(out, "bpd.png")}')
+
+
+def _evaluate(args):
+  import numpy as np
+  from training import artifacts, data
+  model, config = artifacts.load_model(args.run)
+  test = data.load(args.dataset or config['dataset'], 'test', args.data_dir)
+  values = [model.bits_per_dim(batch).numpy()
+            for batch in data.batches(test, 256, shuffle=False)]
+  bpd = float(np.mean(np.concatenate(values)))
+  print(f'test bits/dim: {bpd:.4f} ({test.size} images)')
+  return bpd
+
+
+def _sample(args):
+  import numpy as np
+  from training import artifacts
+  model, config = artifacts.load_model(args.run)
+  grids = [model.to_pixels(model.sample(args.num, t, seed=args.seed)).numpy()
+           for t in args.temperatures]
+  path = args.output or os.path.join(args.run, 'samples_by_temperature.png')
+  artifacts.save_grid(path, np.concatenate(grids), config['num_levels'],
+                      rows=len(args.temperatures),
+                      title='rows: T = ' + ', '.join(map(str,
+                                                         args.temperatures)))
+  print(f'samples: {path}')
+
+
+def parser():
+  p = argparse.ArgumentParser(prog='python -m training',
+                              description='Train and use CInC flows.')
+  sub = p.add_subparsers(dest='command', required=True)
+
+  train = sub.add_parser('train', help='train a flow (resumes automatically)')
+  train.add_argument('--preset', default='demo')
+  train.add_argument('--dataset', default='digits',
+                     help="'digits', a tfds name, a .npz file or an image folder")
+  train.add_argument('--data-dir', default=None, help='tfds data directory')
+  train.add_argument('--out', required=True, help='output folder')
+  train.add_argument('--steps', type=int, default=None,
+                     help='total training steps (overrides --epochs)')
+  train.add_argument('--epochs', type=int, default=10)
+  train.add_argument('--batch-size', type=int, default=None)
+  train.add_argument('--lr', type=float, default=None)
+  train.add_argument('--warmup-steps', type=int, default=None)
+  train.add_argument('--optimizer', choices=['adamax', 'adam'],
+                     default='adamax')
+  train.add_argument('--clip-norm', type=float, default=None)
+  train.add_argument('--ema', action='store_true',
+                     help='keep a Polyak average of the weights')
+  train.add_argument('--flip', action='store_true',
+                     help='random horizontal flips')
+  train.add_argument('--seed', type=int, default=0)
+  train.add_argument('--backup-every', type=int, default=None,
+                     help='also back up every N steps (default: per epoch)')
+  for key in ('conv', 'coupling'):
+    train.add_argument(f'--{key}', default=None)
+  for key in ('levels', 'depth', 'hidden-width'):
+    train.add_argument(f'--{key}', type=int, default=None)
+  train.set_defaults(run=_train)
+
+  evaluate = sub.add_parser('evaluate', help='test bits/dim of a run')
+  evaluate.add_argument('--run', required=True)
+  evaluate.add_argument('--dataset', default=None)
+  evaluate.add_argument('--data-dir', default=None)
+  evaluate.set_defaults(run=_evaluate)
+
+  sample = sub.add_parser('sample', help='sample grid PNG per temperature')
+  sample.add_argument('--run', required=True)
+  sample.add_argument('--num', type=int, default=16)
+  sample.add_argument('--temperatures', type=float, nargs='+',
+                      default=[0.5, 0.7, 1.0])
+  sample.add_argument('--seed', type=int, default=0)
+  sample.add_argument('--output', default=None)
+  sample.set_defaults(run=_sample)
+  return p
+
+
+def main(argv=None):
+  args = parser().parse_args(argv)
+  args.run(args)
+
+
+if __name__ == '__main__':
+  main()

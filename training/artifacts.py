@@ -1,0 +1,94 @@
+"""What a training run leaves in its output folder, and how to reload it.
+
+  config.json           model + data configuration (enough to rebuild)
+  model.weights.h5      best weights so far (lowest training bits/dim)
+  backup/               mid-training state for automatic resume
+  history.csv           bits/dim per epoch
+  samples.png, bpd.png  sample grid and learning curve, refreshed per epoch
+  logs/                 TensorBoard
+"""
+
+import json
+import os
+
+import numpy as np
+
+import tfp_invconv as ti
+from tfp_invconv.model import FlowModel
+from training import presets
+
+CONFIG = 'config.json'
+WEIGHTS = 'model.weights.h5'
+
+
+def build_model(config):
+  flow = ti.CInCFlow(tuple(config['image_shape']),
+                     **{k: config[k] for k in presets.MODEL_KEYS})
+  return FlowModel(flow, num_levels=config['num_levels'],
+                   seed=config.get('seed'))
+
+
+def save_config(out, config):
+  os.makedirs(out, exist_ok=True)
+  with open(os.path.join(out, CONFIG), 'w') as f:
+    json.dump(config, f, indent=2)
+
+
+def load_model(run_dir):
+  """The model of a training run, with its best weights."""
+  config_path = os.path.join(run_dir, CONFIG)
+  if not os.path.exists(config_path):
+    raise FileNotFoundError(f'{run_dir} is not a training output folder '
+                            f'(no {CONFIG}).')
+  with open(config_path) as f:
+    config = json.load(f)
+  model = build_model(config)
+  model.load_weights(os.path.join(run_dir, WEIGHTS))
+  return model, config
+
+
+def to_grey_uint8(pixels, num_levels):
+  """Integer pixels in [0, L) -> 0..255 for display."""
+  scaled = np.asarray(pixels, np.float32) * 255. / (num_levels - 1)
+  return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
+
+
+def save_grid(path, pixels, num_levels, rows, title=None):
+  """Saves images [N, H, W, C] as a PNG grid with `rows` rows."""
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  images = to_grey_uint8(pixels, num_levels)
+  n, h, w, c = images.shape
+  cols = -(-n // rows)
+  grid = np.zeros((rows * h, cols * w, c), np.uint8)
+  for i, image in enumerate(images):
+    r, col = divmod(i, cols)
+    grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = image
+  fig, ax = plt.subplots(figsize=(cols * 0.6 + 1, rows * 0.6 + 0.6))
+  ax.imshow(grid[..., 0] if c == 1 else grid, cmap='gray', vmin=0, vmax=255,
+            interpolation='nearest')
+  ax.axis('off')
+  if title:
+    ax.set_title(title, fontsize=9)
+  fig.savefig(path, dpi=100, bbox_inches='tight')
+  plt.close(fig)
+
+
+def save_curve(path, history):
+  """bits/dim per epoch (train and, when present, validation)."""
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots(figsize=(5, 3.2))
+  for key, label in (('bpd', 'train'), ('val_bpd', 'validation')):
+    if history.get(key):
+      ax.plot(range(1, len(history[key]) + 1), history[key], marker='o',
+              label=label)
+  ax.set_xlabel('epoch')
+  ax.set_ylabel('bits / dim')
+  ax.grid(alpha=0.3)
+  ax.legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
