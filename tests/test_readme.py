@@ -1,0 +1,15 @@
+"""The README's usage example runs as written."""
+
+import os
+import re
+
+import pytest
+
+README = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'README.md')
+
+
+@pytest.mark.slow
+def test_readme_example_runs():
+  text = open(README).read()
+  example = re.search(r'```python\n(.*?)```', text, re.S).group(1)
+  exec(compile(example, 'README.md', 'exec'), {})
