@@ -1,26 +1,24 @@
 """Model configurations: the CInC paper's and a small demo."""
 
+
+def _paper(levels, depth, warmup_steps):
+  """The CInC paper's Fig. 3 model: CInC convolutions, Quad-coupling."""
+  return dict(levels=levels, depth=depth, hidden_width=512, conv='cinc',
+              coupling='quad', batch_size=64, lr=1e-3,
+              warmup_steps=warmup_steps)
+
+
 PRESETS = {
     # Embedded 8 x 8 digits: trains in a couple of minutes on 2 CPU cores.
     'demo': dict(levels=2, depth=4, hidden_width=64, conv='cinc',
                  coupling='quad', batch_size=64, lr=2e-3, warmup_steps=50),
-    # CInC paper §4 (Fig. 3 architecture): CIFAR-10, ImageNet 32 / 64.
-    'cifar10': dict(levels=3, depth=32, hidden_width=512, conv='cinc',
-                    coupling='quad', batch_size=64, lr=1e-3,
-                    warmup_steps=5000),
-    'imagenet32': dict(levels=3, depth=48, hidden_width=512, conv='cinc',
-                       coupling='quad', batch_size=64, lr=1e-3,
-                       warmup_steps=5000),
-    'imagenet64': dict(levels=4, depth=48, hidden_width=512, conv='cinc',
-                       coupling='quad', batch_size=64, lr=1e-3,
-                       warmup_steps=5000),
+    # CInC paper §4: CIFAR-10, ImageNet 32 / 64.
+    'cifar10': _paper(3, 32, 5000),
+    'imagenet32': _paper(3, 48, 5000),
+    'imagenet64': _paper(4, 48, 5000),
     # The small models of the paper's Table 3.
-    'small_d4': dict(levels=3, depth=4, hidden_width=512, conv='cinc',
-                     coupling='quad', batch_size=64, lr=1e-3,
-                     warmup_steps=1000),
-    'small_d8': dict(levels=3, depth=8, hidden_width=512, conv='cinc',
-                     coupling='quad', batch_size=64, lr=1e-3,
-                     warmup_steps=1000),
+    'small_d4': _paper(3, 4, 1000),
+    'small_d8': _paper(3, 8, 1000),
 }
 
 MODEL_KEYS = ('levels', 'depth', 'hidden_width', 'conv', 'coupling')

@@ -90,25 +90,24 @@ class Coupling(base.FlowBijectorBase):
   def _params(self, i, known_blocks):
     return self._conditioners[i - 1](tf.concat(known_blocks[:i], axis=-1))
 
-  def _forward_and_log_det(self, x):
-    blocks = tf.split(x, self._num_blocks, axis=-1)
-    outputs, log_det = [blocks[0]], 0.
+  def _couple(self, blocks, transform, inputs_known):
+    """Transforms blocks 2..n in turn; the conditioners always see inputs:
+    `blocks` themselves going forward, the recovered blocks going back."""
+    done, log_det = [blocks[0]], 0.
     for i in range(1, self._num_blocks):
-      y_i, log_det_i = self._transform.forward(blocks[i],
-                                               self._params(i, blocks))
-      outputs.append(y_i)
+      inputs = blocks if inputs_known else done
+      value, log_det_i = transform(blocks[i], self._params(i, inputs))
+      done.append(value)
       log_det += log_det_i
-    return tf.concat(outputs, axis=-1), log_det
+    return tf.concat(done, axis=-1), log_det
+
+  def _forward_and_log_det(self, x):
+    return self._couple(tf.split(x, self._num_blocks, axis=-1),
+                        self._transform.forward, inputs_known=True)
 
   def _inverse_and_log_det(self, y):
-    blocks = tf.split(y, self._num_blocks, axis=-1)
-    recovered, log_det = [blocks[0]], 0.
-    for i in range(1, self._num_blocks):
-      x_i, log_det_i = self._transform.inverse(blocks[i],
-                                               self._params(i, recovered))
-      recovered.append(x_i)
-      log_det += log_det_i
-    return tf.concat(recovered, axis=-1), log_det
+    return self._couple(tf.split(y, self._num_blocks, axis=-1),
+                        self._transform.inverse, inputs_known=False)
 
 
 def _glow_nets(hidden_width, dtype):
