@@ -70,6 +70,10 @@ def test_train_resume_and_export(tmp_path):
   epochs = [int(line.split(',')[0]) for line in history[1:]]
   assert epochs == [0, 1, 2], history
 
+  assert 'test bits/dim:' in _run('training', 'evaluate', '--run', out)
+  _run('training', 'sample', '--run', out, '--num', '4')
+  assert os.path.exists(os.path.join(out, 'samples_by_temperature.png'))
+
   printed = _run('export', '--checkpoint', out, '--out', str(tmp_path / 'sm'))
   assert '"log_prob": "ok"' in printed
   assert 'saved_model_cli run bits_per_dim: ok' in printed

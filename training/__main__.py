@@ -133,13 +133,13 @@ def parser():
     train.add_argument(f'--{key}', default=None)
   for key in ('levels', 'depth', 'hidden-width'):
     train.add_argument(f'--{key}', type=int, default=None)
-  train.set_defaults(run=_train)
+  train.set_defaults(handler=_train)
 
   evaluate = sub.add_parser('evaluate', help='test bits/dim of a run')
   evaluate.add_argument('--run', required=True)
   evaluate.add_argument('--dataset', default=None)
   evaluate.add_argument('--data-dir', default=None)
-  evaluate.set_defaults(run=_evaluate)
+  evaluate.set_defaults(handler=_evaluate)
 
   sample = sub.add_parser('sample', help='sample grid PNG per temperature')
   sample.add_argument('--run', required=True)
@@ -148,13 +148,13 @@ def parser():
                       default=[0.5, 0.7, 1.0])
   sample.add_argument('--seed', type=int, default=0)
   sample.add_argument('--output', default=None)
-  sample.set_defaults(run=_sample)
+  sample.set_defaults(handler=_sample)
   return p
 
 
 def main(argv=None):
   args = parser().parse_args(argv)
-  args.run(args)
+  args.handler(args)
 
 
 if __name__ == '__main__':
