@@ -118,22 +118,20 @@ def _glow_nets(hidden_width, dtype):
 class AffineCoupling(Coupling):
   """Glow's affine coupling: two blocks, y_2 = (x_2 + t(x_1)) * s(x_1)."""
 
+  NUM_BLOCKS = 2
+  DEFAULT_NAME = 'affine_coupling'
+
   def __init__(self, channels, hidden_width=512, scale='sigmoid',
-               dtype=tf.float32, validate_args=False, name='affine_coupling'):
+               dtype=tf.float32, validate_args=False, name=None):
     parameters = dict(locals())
-    super().__init__(channels, 2, AffineTransform(scale),
+    super().__init__(channels, self.NUM_BLOCKS, AffineTransform(scale),
                      _glow_nets(hidden_width, dtype), dtype=dtype,
-                     validate_args=validate_args, name=name,
-                     parameters=parameters)
+                     validate_args=validate_args,
+                     name=name or self.DEFAULT_NAME, parameters=parameters)
 
 
-class QuadCoupling(Coupling):
+class QuadCoupling(AffineCoupling):
   """CInC's Quad-coupling: four blocks, each conditioned on those before."""
 
-  def __init__(self, channels, hidden_width=512, scale='sigmoid',
-               dtype=tf.float32, validate_args=False, name='quad_coupling'):
-    parameters = dict(locals())
-    super().__init__(channels, 4, AffineTransform(scale),
-                     _glow_nets(hidden_width, dtype), dtype=dtype,
-                     validate_args=validate_args, name=name,
-                     parameters=parameters)
+  NUM_BLOCKS = 4
+  DEFAULT_NAME = 'quad_coupling'
