@@ -72,8 +72,10 @@ def test_gradient_tape_loop_over_flow_variables():
   assert float(loss()) < start - 0.1
 
 
-def test_save_weights_and_checkpoint_restore_exactly(tmp_path):
-  model = _model()
+@pytest.mark.parametrize('conv,coupling', [('cinc', 'quad'),
+                                           ('emerging', 'affine')])
+def test_save_weights_and_checkpoint_restore_exactly(tmp_path, conv, coupling):
+  model = _model(conv, coupling)
   model.initialize(_digits(64))
   for w in model.trainable_weights:
     w.assign(w + 0.01 * np.random.default_rng(0).normal(size=w.shape))
@@ -81,14 +83,14 @@ def test_save_weights_and_checkpoint_restore_exactly(tmp_path):
   expected = model.bits_per_dim(pixels, noise='center').numpy()
 
   model.save_weights(str(tmp_path / 'm.weights.h5'))
-  restored = _model()
+  restored = _model(conv, coupling)
   restored.load_weights(str(tmp_path / 'm.weights.h5'))
   np.testing.assert_array_equal(
       restored.bits_per_dim(pixels, noise='center'), expected)
   assert restored.initialized
 
   path = tf.train.Checkpoint(flow=model.flow).save(str(tmp_path / 'ckpt'))
-  from_checkpoint = _model()
+  from_checkpoint = _model(conv, coupling)
   tf.train.Checkpoint(flow=from_checkpoint.flow).restore(path).assert_consumed()
   np.testing.assert_array_equal(
       from_checkpoint.bits_per_dim(pixels, noise='center'), expected)

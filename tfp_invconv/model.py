@@ -34,7 +34,7 @@ class FlowModel(keras.Model):
     self.distribution = flows.flow_distribution(flow)
     # Listing the flow's Keras layers makes Keras track every weight once.
     self.flow_layers = base.collect_keras_layers(flow)
-    self._actnorms = [b for b in _bijectors(flow)
+    self._actnorms = [b for b in base.walk_bijectors(flow)
                       if isinstance(b, actnorm.ActNorm)]
     self._noise = keras.random.SeedGenerator(seed)
     self.bpd_tracker = keras.metrics.Mean(name='bpd')
@@ -169,9 +169,3 @@ def _images_of(data):
     return data['image']
   return data
 
-
-def _bijectors(bijector):
-  """Every bijector under a composite one, depth first."""
-  yield bijector
-  for child in base.child_bijectors(bijector):
-    yield from _bijectors(child)

@@ -151,7 +151,6 @@ class FlowBijectorBase(tfb.Bijector):
     raise NotImplementedError
 
 
-
 class ShapeChangeMixin:
   """Event-shape hooks for a bijector with static, different in/out shapes."""
 
@@ -174,11 +173,6 @@ class ShapeChangeMixin:
     return tf.concat([batch, self._event_shape_in.as_list()], axis=0)
 
 
-def image_shape_of(x):
-  """Static (H, W, C) of an NHWC tensor."""
-  return tuple(x.shape[-3:])
-
-
 def pixels(x):
   """H·W as a tensor of x's dtype (the multiplicity of per-pixel log-dets)."""
   shape = tf.shape(x)
@@ -196,27 +190,23 @@ def constant_log_det(x, per_pixel_log_det):
   return tf.fill([tf.shape(x)[0]], value)
 
 
+def walk_bijectors(bijector):
+  """Every bijector under a composite one (Chain, Invert, FactorOut), depth
+  first, the composite itself included."""
+  yield bijector
+  if isinstance(bijector, tfb.Invert):
+    children = [bijector.bijector]
+  else:
+    children = list(getattr(bijector, 'bijectors', None) or [])
+    children += list(getattr(bijector, 'inner_bijectors', ()))
+  for child in children:
+    yield from walk_bijectors(child)
+
+
 def collect_keras_layers(bijector):
   """Every Keras layer under a (possibly composite) bijector, each once."""
-  found, seen = [], set()
-
-  def visit(b):
+  layers = {}
+  for b in walk_bijectors(bijector):
     if isinstance(b, FlowBijectorBase):
-      for layer in b.keras_layers:
-        if id(layer) not in seen:
-          seen.add(id(layer))
-          found.append(layer)
-    for child in child_bijectors(b):
-      visit(child)
-
-  visit(bijector)
-  return found
-
-
-def child_bijectors(bijector):
-  """The bijectors a composite bijector (Chain, Invert, FactorOut) holds."""
-  if isinstance(bijector, tfb.Invert):
-    return [bijector.bijector]
-  children = list(getattr(bijector, 'bijectors', None) or [])
-  children += list(getattr(bijector, 'inner_bijectors', ()))
-  return children
+      layers.update((id(layer), layer) for layer in b.keras_layers)
+  return list(layers.values())

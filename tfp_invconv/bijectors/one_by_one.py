@@ -37,7 +37,11 @@ class Invertible1x1Conv(base.FlowBijectorBase):
                                      value=np.triu(upper, k=1))
     self._log_s = base.assign_weight(
         layer, 'log_s', [c], value=np.log(np.abs(np.diag(upper))))
-    self._sign_s = np.sign(np.diag(upper))
+    # Fixed like P, but drawn at random: saved so that restored weights
+    # rebuild the same W.
+    self._sign_s = base.assign_weight(layer, 'sign_s', [c],
+                                      value=np.sign(np.diag(upper)),
+                                      trainable=False)
     super().__init__(event_shape_in=[None, None, c], layers=[layer],
                      dtype=dtype, validate_args=validate_args,
                      parameters=parameters, name=name)
@@ -45,7 +49,7 @@ class Invertible1x1Conv(base.FlowBijectorBase):
   def _factors(self):
     ones = tf.ones([self._channels], self.dtype)
     lower = tf.linalg.set_diag(tf.linalg.band_part(self._lower, -1, 0), ones)
-    diagonal = tf.constant(self._sign_s, self.dtype) * tf.exp(self._log_s)
+    diagonal = self._sign_s * tf.exp(self._log_s)
     upper = tf.linalg.set_diag(tf.linalg.band_part(self._upper, 0, -1),
                                diagonal)
     return tf.convert_to_tensor(self._permutation), lower, upper
