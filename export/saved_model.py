@@ -21,7 +21,6 @@ class FlowServing(tf.Module):
     super().__init__(name='flow_serving')
     self.model = model
     self.flow = model.flow  # tracks the raw variables for the C++ loader
-    self.variables_list = list(model.flow.variables)
     height, width, channels = model.image_shape
     pixel_spec = tf.TensorSpec([None, height, width, channels], tf.uint8,
                                name='images')

@@ -26,8 +26,19 @@ class FlowModel(keras.Model):
   optionally with labels, which are ignored).
   """
 
-  def __init__(self, flow, num_levels=256, seed=None, **kwargs):
+  def __init__(self, flow, num_levels=256, seed=None, noise='uniform',
+               **kwargs):
+    """Wraps `flow`.
+
+    Args:
+      flow: a generative-direction flow (`CInCFlow`, ...).
+      num_levels: L, grey levels per channel of the integer images.
+      seed: seed of the dequantization noise.
+      noise: dequantization used by `fit`/`evaluate`: 'uniform' (the
+        likelihood bound) or 'center' (deterministic, for debugging).
+    """
     super().__init__(**kwargs)
+    self.noise = noise
     self.flow = flow
     self.num_levels = int(num_levels)
     self.image_shape = tuple(flow.image_shape)
@@ -135,6 +146,9 @@ class FlowModel(keras.Model):
     is_dataset = isinstance(x, tf.data.Dataset)
     if is_dataset:
       kwargs.setdefault('shuffle', False)  # the pipeline shuffles
+      if _multi_worker(self.distribute_strategy):
+        # Keras all-reduces a first batch, and collectives reject uint8.
+        x = x.map(lambda *batch: tf.cast(_images_of(batch), tf.int32))
     if not self.initialized:
       first = (next(iter(x)) if is_dataset
                else _images_of(x)[:kwargs.get('batch_size') or 32])
@@ -148,17 +162,27 @@ class FlowModel(keras.Model):
 
   def train_step(self, data):
     pixels = _images_of(data)
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
     with tf.GradientTape() as tape:
-      loss = tf.reduce_mean(self.bits_per_dim(pixels))
+      loss = tf.reduce_mean(self.bits_per_dim(pixels, self.noise))
+      # Replica gradients are summed: scale each by its share.
+      replica_loss = loss / replicas
     weights = self.trainable_weights
-    self.optimizer.apply(tape.gradient(loss, weights), weights)
+    self.optimizer.apply(tape.gradient(replica_loss, weights), weights)
     self.bpd_tracker.update_state(loss)
-    return {'bpd': self.bpd_tracker.result()}
+    return self._logs()
 
   def test_step(self, data):
     self.bpd_tracker.update_state(
-        tf.reduce_mean(self.bits_per_dim(_images_of(data))))
-    return {'bpd': self.bpd_tracker.result()}
+        tf.reduce_mean(self.bits_per_dim(_images_of(data), self.noise)))
+    return self._logs()
+
+  def _logs(self):
+    bpd = self.bpd_tracker.result()
+    if _multi_worker(tf.distribute.get_strategy()):
+      # Keras reduces multi-worker logs with a mean over axis 0.
+      bpd = tf.reshape(bpd, [1])
+    return {'bpd': bpd}
 
 
 def _images_of(data):
@@ -169,3 +193,6 @@ def _images_of(data):
     return data['image']
   return data
 
+
+def _multi_worker(strategy):
+  return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
