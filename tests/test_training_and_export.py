@@ -2,8 +2,11 @@
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -45,9 +48,13 @@ def test_missing_tfds_dataset_is_a_clear_message(tmp_path):
     data.load('cifar10', 'train', data_dir=str(tmp_path))
 
 
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+TINY = ['--preset', 'demo', '--dataset', 'digits', '--depth', '1',
+        '--hidden-width', '8', '--batch-size', '250']  # 6 steps per epoch
+
+
 def _run(*args):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
-  result = subprocess.run([sys.executable, '-m', *args], cwd=ROOT, env=env,
+  result = subprocess.run([sys.executable, '-m', *args], cwd=ROOT, env=ENV,
                           capture_output=True, text=True, timeout=900)
   assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
   return result.stdout
@@ -56,8 +63,7 @@ def _run(*args):
 @pytest.mark.slow
 def test_train_resume_and_export(tmp_path):
   out = str(tmp_path / 'run')
-  tiny = ['--preset', 'demo', '--dataset', 'digits', '--depth', '1',
-          '--hidden-width', '8', '--batch-size', '250', '--out', out]
+  tiny = TINY + ['--out', out]
   _run('training', 'train', '--steps', '12', *tiny)
   history = open(os.path.join(out, 'history.csv')).read().splitlines()
   assert len(history) == 1 + 2  # header + two 6-step epochs
@@ -79,3 +85,37 @@ def test_train_resume_and_export(tmp_path):
   assert 'saved_model_cli run bits_per_dim: ok' in printed
   config = json.load(open(os.path.join(out, 'config.json')))
   assert config['num_levels'] == 17
+
+
+def _latest_step(directory):
+  latest = tf.train.latest_checkpoint(directory)
+  return int(re.search(r'ckpt-(\d+)$', latest).group(1)) if latest else 0
+
+
+@pytest.mark.slow
+def test_killed_mid_epoch_run_resumes_without_losing_or_repeating_steps(
+    tmp_path):
+  out = str(tmp_path / 'run')
+  command = [sys.executable, '-m', 'training', 'train', '--steps', '48',
+             '--checkpoint-every', '2', *TINY, '--out', out]
+  checkpoints = os.path.join(out, 'checkpoints')
+  run = subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+  deadline = time.time() + 600
+  while _latest_step(checkpoints) % 6 == 0 and run.poll() is None:
+    assert time.time() < deadline, 'no mid-epoch checkpoint appeared'
+    time.sleep(0.2)
+  run.send_signal(signal.SIGKILL)
+  run.wait()
+  killed_at = _latest_step(checkpoints)
+  assert 0 < killed_at < 48 and killed_at % 6, killed_at
+
+  printed = _run('training', 'train', '--steps', '48', '--checkpoint-every',
+                 '2', *TINY, '--out', out)
+  assert f'resuming from step {killed_at}' in printed
+  assert 'trained 48 steps' in printed
+  assert _latest_step(checkpoints) == 48
+  epochs = [int(line.split(',')[0]) for line in
+            open(os.path.join(out, 'history.csv')).read().splitlines()[1:]]
+  # Epochs finished before the kill, then the rest: none twice, none lost.
+  assert epochs == list(range(8)), epochs

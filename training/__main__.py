@@ -15,9 +15,10 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 def _train(args):
   import keras
-  import tensorflow as tf
-  from training import artifacts, callbacks, data, presets
+  from training import artifacts, callbacks, data, distribute, presets
 
+  strategy = distribute.make_strategy(args.strategy, args.cpu_replicas)
+  out = distribute.worker_output_dir(strategy, args.out)
   keras.utils.set_random_seed(args.seed)
   config = presets.get(args.preset, conv=args.conv, coupling=args.coupling,
                        levels=args.levels, depth=args.depth,
@@ -31,46 +32,57 @@ def _train(args):
     test_data = None
   config.update(dataset=args.dataset, image_shape=list(train_data.image_shape),
                 num_levels=train_data.num_levels, seed=args.seed)
-  artifacts.save_config(args.out, config)
-  model = artifacts.build_model(config)
-
-  schedule = callbacks.WarmupSchedule(config['lr'], config['warmup_steps'])
-  optimizer_cls = {'adamax': keras.optimizers.Adamax,
-                   'adam': keras.optimizers.Adam}[args.optimizer]
-  model.compile(optimizer=optimizer_cls(
-      learning_rate=schedule, clipnorm=args.clip_norm, use_ema=args.ema))
+  artifacts.save_config(out, config)
+  with strategy.scope():
+    model = artifacts.build_model(config)
+    schedule = callbacks.WarmupSchedule(config['lr'], config['warmup_steps'])
+    optimizer_cls = {'adamax': keras.optimizers.Adamax,
+                     'adam': keras.optimizers.Adam}[args.optimizer]
+    model.compile(optimizer=optimizer_cls(
+        learning_rate=schedule, clipnorm=args.clip_norm, use_ema=args.ema))
 
   batch_size = config['batch_size']
   if train_data.size is None:
     sys.exit(f'the number of images in {args.dataset!r} is unknown, so an '
              'epoch has no length; use a dataset whose size is recorded')
   steps_per_epoch = math.ceil(train_data.size / batch_size)
+  epochs = args.epochs
   if args.steps:
-    steps_per_epoch = min(steps_per_epoch, args.steps)
     epochs = math.ceil(args.steps / steps_per_epoch)
-  else:
-    epochs = args.epochs
+    steps_per_epoch = math.ceil(args.steps / epochs)
+
+  state = callbacks.TrainingState(model, os.path.join(out, 'checkpoints'))
+  step = state.restore()
+  if step:
+    print(f'resuming from step {step} (checkpoint {state.manager.latest_checkpoint})')
   train_batches = data.batches(train_data, batch_size, flip=args.flip,
-                               seed=args.seed, repeat=True)
+                               seed=args.seed + step, repeat=True)
   validation = (data.batches(test_data, batch_size, shuffle=False)
                 if test_data is not None else None)
-  out = args.out
+  best = min(callbacks.read_history(
+      os.path.join(out, 'history.csv')).get('bpd', [math.inf]))
   fit_callbacks = [
-      keras.callbacks.BackupAndRestore(os.path.join(out, 'backup'),
-                                       save_freq=args.backup_every or 'epoch',
-                                       delete_checkpoint=False),
+      callbacks.StepCheckpoint(state, args.checkpoint_every),
       keras.callbacks.TerminateOnNaN(),
       keras.callbacks.ModelCheckpoint(
           os.path.join(out, artifacts.WEIGHTS), monitor='bpd', mode='min',
-          save_best_only=True, save_weights_only=True),
+          save_best_only=True, save_weights_only=True,
+          initial_value_threshold=best),
       keras.callbacks.CSVLogger(os.path.join(out, 'history.csv'),
                                 append=True),
       keras.callbacks.TensorBoard(os.path.join(out, 'logs')),
       callbacks.Progress(out, train_data.num_levels),
   ]
-  model.fit(train_batches, epochs=epochs, steps_per_epoch=steps_per_epoch,
-            validation_data=validation, callbacks=fit_callbacks,
-            verbose=1 if sys.stdout.isatty() else 2)
+  for initial_epoch, last_epoch, steps in callbacks.fit_plan(
+      step, steps_per_epoch, epochs):
+    model.fit(train_batches, initial_epoch=initial_epoch, epochs=last_epoch,
+              steps_per_epoch=steps, validation_data=validation,
+              callbacks=fit_callbacks,
+              verbose=1 if sys.stdout.isatty() else 2)
+    if model.stop_training:
+      sys.exit('training stopped: bits/dim became NaN or Inf; the last good '
+               f'state is in {state.manager.directory}')
+  print(f'trained {state.step} steps')
   print(f'weights: {os.path.join(out, artifacts.WEIGHTS)}\n'
         f'samples: {os.path.join(out, "samples.png")}\n'
         f'curve:   {os.path.join(out, "bpd.png")}')
@@ -114,7 +126,8 @@ def parser():
   train.add_argument('--data-dir', default=None, help='tfds data directory')
   train.add_argument('--out', required=True, help='output folder')
   train.add_argument('--steps', type=int, default=None,
-                     help='total training steps (overrides --epochs)')
+                     help='total training steps (overrides --epochs; spread '
+                          'over whole epochs of equal length)')
   train.add_argument('--epochs', type=int, default=10)
   train.add_argument('--batch-size', type=int, default=None)
   train.add_argument('--lr', type=float, default=None)
@@ -127,8 +140,14 @@ def parser():
   train.add_argument('--flip', action='store_true',
                      help='random horizontal flips')
   train.add_argument('--seed', type=int, default=0)
-  train.add_argument('--backup-every', type=int, default=None,
-                     help='also back up every N steps (default: per epoch)')
+  train.add_argument('--strategy', default='default',
+                     choices=['default', 'mirrored', 'multiworker'],
+                     help='tf.distribute strategy (multiworker reads TF_CONFIG)')
+  train.add_argument('--cpu-replicas', type=int, default=None,
+                     help='with --strategy mirrored and no GPU: split the CPU '
+                          'into this many replicas')
+  train.add_argument('--checkpoint-every', type=int, default=None,
+                     help='also checkpoint every N steps (always per epoch)')
   for key in ('conv', 'coupling'):
     train.add_argument(f'--{key}', default=None)
   for key in ('levels', 'depth', 'hidden-width'):

@@ -1,9 +1,11 @@
 """Keras callbacks of the training application."""
 
 import csv
+import math
 import os
 
 import keras
+import tensorflow as tf
 
 from training import artifacts
 
@@ -23,6 +25,67 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
   def get_config(self):
     return {'learning_rate': self.learning_rate,
             'warmup_steps': self.warmup_steps}
+
+
+class TrainingState:
+  """Model weights + optimizer state (its step counter included) on disk."""
+
+  def __init__(self, model, directory, max_to_keep=2):
+    model.optimizer.build(model.trainable_variables)
+    self.model = model
+    self.checkpoint = tf.train.Checkpoint(model=model,
+                                          optimizer=model.optimizer)
+    self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
+                                              max_to_keep=max_to_keep)
+
+  @property
+  def step(self):
+    return int(self.model.optimizer.iterations.numpy())
+
+  def restore(self):
+    """Restores the latest checkpoint, if any; returns the step reached."""
+    if self.manager.latest_checkpoint:
+      self.checkpoint.restore(
+          self.manager.latest_checkpoint).assert_existing_objects_matched()
+    return self.step
+
+  def save(self):
+    return self.manager.save(checkpoint_number=self.step)
+
+
+class StepCheckpoint(keras.callbacks.Callback):
+  """Saves the training state every `every` steps and after each epoch,
+  unless the loss has gone NaN/Inf (the last good state is kept)."""
+
+  def __init__(self, state, every=None):
+    super().__init__()
+    self.state = state
+    self.every = every
+
+  def _save_if_finite(self, logs):
+    if logs and not math.isfinite(float(logs.get('bpd', 0.))):
+      return
+    self.state.save()
+
+  def on_train_batch_end(self, batch, logs=None):
+    if self.every and self.state.step % self.every == 0:
+      self._save_if_finite(logs)
+
+  def on_epoch_end(self, epoch, logs=None):
+    self._save_if_finite(logs)
+
+
+def fit_plan(step, steps_per_epoch, epochs):
+  """(initial_epoch, epochs, steps_per_epoch) of the `fit` calls that finish
+  a run at `step`: first the rest of an interrupted epoch, then whole ones."""
+  epoch, done = divmod(step, steps_per_epoch)
+  plan = []
+  if done and epoch < epochs:
+    plan.append((epoch, epoch + 1, steps_per_epoch - done))
+    epoch += 1
+  if epoch < epochs:
+    plan.append((epoch, epochs, steps_per_epoch))
+  return plan
 
 
 class Progress(keras.callbacks.Callback):

@@ -1,5 +1,7 @@
 """tf.distribute strategies for the training CLI."""
 
+import os
+
 import tensorflow as tf
 
 STRATEGIES = ('default', 'mirrored', 'multiworker')
@@ -27,3 +29,15 @@ def make_strategy(name, cpu_replicas=None):
     devices = [f'/cpu:{i}' for i in range(cpu_replicas)]
     return tf.distribute.MirroredStrategy(devices)
   return tf.distribute.MirroredStrategy()
+
+
+def worker_output_dir(strategy, out):
+  """`out` for the chief; a worker-specific subfolder for the other workers,
+  so that only the chief writes the run's files."""
+  resolver = getattr(strategy, 'cluster_resolver', None)
+  if resolver is None or not resolver.task_type:
+    return out
+  is_chief = (resolver.task_type == 'chief'
+              or (resolver.task_type == 'worker' and resolver.task_id == 0
+                  and 'chief' not in resolver.cluster_spec().as_dict()))
+  return out if is_chief else os.path.join(out, f'worker{resolver.task_id}')

@@ -1,0 +1,42 @@
+"""Resuming: the optimizer state and the fit plan after an interruption."""
+
+import numpy as np
+import keras
+import tensorflow as tf
+from sklearn.datasets import load_digits
+
+import tfp_invconv as ti
+from tfp_invconv.model import FlowModel
+from training import callbacks
+
+
+def _compiled_model():
+  model = FlowModel(ti.CInCFlow((8, 8, 1), levels=2, depth=1, hidden_width=8),
+                    num_levels=17)
+  model.compile(optimizer=keras.optimizers.Adamax(1e-3))
+  return model
+
+
+def test_training_state_restores_weights_and_optimizer_exactly(tmp_path):
+  pixels = load_digits().images[:64].astype(np.uint8)[..., None]
+  model = _compiled_model()
+  state = callbacks.TrainingState(model, str(tmp_path))
+  model.fit(tf.data.Dataset.from_tensor_slices(pixels).batch(16), epochs=1,
+            verbose=0)
+  state.save()
+
+  restored = _compiled_model()
+  assert callbacks.TrainingState(restored, str(tmp_path)).restore() == 4
+  for a, b in zip(model.optimizer.variables, restored.optimizer.variables):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  for a, b in zip(model.weights, restored.weights):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  assert restored.initialized
+
+
+def test_fit_plan_finishes_the_interrupted_epoch_first():
+  assert callbacks.fit_plan(0, 6, 3) == [(0, 3, 6)]
+  assert callbacks.fit_plan(8, 6, 3) == [(1, 2, 4), (2, 3, 6)]
+  assert callbacks.fit_plan(12, 6, 3) == [(2, 3, 6)]
+  assert callbacks.fit_plan(16, 6, 3) == [(2, 3, 2)]
+  assert callbacks.fit_plan(18, 6, 3) == []
