@@ -1,8 +1,10 @@
-"""python -m training {train, evaluate, sample} ...
+"""python -m training {train, evaluate, sample, interpolate, manipulate} ...
 
   python -m training train --preset demo --dataset digits --steps 300 --out runs/demo
   python -m training evaluate --run runs/demo
   python -m training sample --run runs/demo --temperatures 0.5 0.7 1.0
+  python -m training interpolate --run runs/demo --pairs 0 1 2 3
+  python -m training manipulate --run runs/celeba --attribute Smiling
 """
 
 import argparse
@@ -114,6 +116,43 @@ def _sample(args):
   print(f'samples: {path}')
 
 
+def _interpolate(args):
+  import numpy as np
+  from tfp_invconv import latent
+  from training import artifacts, data
+  model, config = artifacts.load_model(args.run)
+  test = data.load(args.dataset or config['dataset'], 'test', args.data_dir)
+  images = next(iter(test.images.batch(max(args.pairs) + 1))).numpy()
+  rows = [latent.interpolate(model, images[a], images[b], args.num).numpy()
+          for a, b in zip(args.pairs[::2], args.pairs[1::2])]
+  path = args.output or os.path.join(args.run, 'interpolation.png')
+  artifacts.save_grid(path, np.concatenate(rows), config['num_levels'],
+                      rows=len(rows), title='latent interpolation')
+  print(f'interpolation: {path}')
+
+
+def _manipulate(args):
+  import numpy as np
+  from tfp_invconv import latent
+  from training import artifacts, data
+  model, config = artifacts.load_model(args.run)
+  name = args.dataset or config['dataset']
+  labelled = data.load_labelled(name, args.attribute, 'train', args.data_dir)
+  direction = latent.attribute_direction(
+      model, labelled.take(args.examples).batch(64))
+  images = next(iter(data.load(name, 'test', args.data_dir)
+                     .images.batch(args.num))).numpy()
+  moved = latent.manipulate(model, images, direction, args.scales).numpy()
+  path = args.output or os.path.join(args.run, f'manipulate_{args.attribute}.png')
+  artifacts.save_grid(path, moved.reshape((-1,) + moved.shape[2:]),
+                      config['num_levels'], rows=len(args.scales),
+                      title=f'{args.attribute}: rows = scales '
+                            + ', '.join(map(str, args.scales)))
+  np.save(os.path.join(args.run, f'direction_{args.attribute}.npy'),
+          direction.numpy())
+  print(f'manipulation: {path}')
+
+
 def parser():
   p = argparse.ArgumentParser(prog='python -m training',
                               description='Train and use CInC flows.')
@@ -168,6 +207,32 @@ def parser():
   sample.add_argument('--seed', type=int, default=0)
   sample.add_argument('--output', default=None)
   sample.set_defaults(handler=_sample)
+
+  interpolate = sub.add_parser('interpolate',
+                               help='latent interpolation between test images')
+  interpolate.add_argument('--run', required=True)
+  interpolate.add_argument('--pairs', type=int, nargs='+', default=[0, 1],
+                           help='test-set indices a1 b1 [a2 b2 ...]')
+  interpolate.add_argument('--num', type=int, default=8)
+  interpolate.add_argument('--dataset', default=None)
+  interpolate.add_argument('--data-dir', default=None)
+  interpolate.add_argument('--output', default=None)
+  interpolate.set_defaults(handler=_interpolate)
+
+  manipulate = sub.add_parser(
+      'manipulate', help='move test images along an attribute direction')
+  manipulate.add_argument('--run', required=True)
+  manipulate.add_argument('--attribute', required=True,
+                          help="CelebA attribute (e.g. Smiling) or class index")
+  manipulate.add_argument('--scales', type=float, nargs='+',
+                          default=[-1., -0.5, 0., 0.5, 1.])
+  manipulate.add_argument('--num', type=int, default=8)
+  manipulate.add_argument('--examples', type=int, default=10000,
+                          help='labelled training images for the direction')
+  manipulate.add_argument('--dataset', default=None)
+  manipulate.add_argument('--data-dir', default=None)
+  manipulate.add_argument('--output', default=None)
+  manipulate.set_defaults(handler=_manipulate)
   return p
 
 

@@ -35,6 +35,42 @@ def load(name, split='train', data_dir=None):
   return _tfds(name, split, data_dir)
 
 
+def load_labelled(name, attribute, split='train', data_dir=None):
+  """(images, has_attribute) pairs for attribute directions.
+
+  `attribute` is a CelebA attribute name (e.g. 'Smiling') for `celeb_a`, and
+  a class index for the other datasets (digits, .npz with y_*, tfds 'label').
+  """
+  if name == 'digits':
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    cut = slice(None, DIGITS_TRAIN) if split == 'train' else slice(
+        DIGITS_TRAIN, None)
+    return _labelled_array(digits.images[cut], digits.target[cut] ==
+                           int(attribute))
+  if name.endswith('.npz'):
+    with np.load(name) as arrays:
+      suffix = 'train' if split == 'train' else 'test'
+      return _labelled_array(arrays[f'x_{suffix}'],
+                             arrays[f'y_{suffix}'].reshape(-1) ==
+                             int(attribute))
+  import tensorflow_datasets as tfds
+  dataset = tfds.load(name, split=split, data_dir=data_dir)
+  size = TFDS_IMAGE_SIZES.get(name)
+  if name == 'celeb_a':
+    label = lambda ex: ex['attributes'][attribute]
+  else:
+    label = lambda ex: tf.equal(ex['label'], int(attribute))
+  return dataset.map(lambda ex: (_prepare(ex['image'], size), label(ex)))
+
+
+def _labelled_array(images, labels):
+  images = np.asarray(images, np.uint8)
+  if images.ndim == 3:
+    images = images[..., None]
+  return tf.data.Dataset.from_tensor_slices((images, np.asarray(labels)))
+
+
 def _from_array(images, num_levels):
   images = np.asarray(images)
   if images.ndim == 3:
