@@ -26,19 +26,22 @@ class FlowModel(keras.Model):
   optionally with labels, which are ignored).
   """
 
-  def __init__(self, flow, num_levels=256, seed=None, noise='uniform',
-               **kwargs):
+  def __init__(self, flow, num_levels=256, seed=None, noise=None,
+               dequantizer=None, **kwargs):
     """Wraps `flow`.
 
     Args:
       flow: a generative-direction flow (`CInCFlow`, ...).
       num_levels: L, grey levels per channel of the integer images.
       seed: seed of the dequantization noise.
-      noise: dequantization used by `fit`/`evaluate`: 'uniform' (the
-        likelihood bound) or 'center' (deterministic, for debugging).
+      noise: dequantization used by `fit`/`evaluate`: 'uniform',
+        'variational' (needs `dequantizer`; the default when one is given)
+        or 'center' (deterministic, for debugging).
+      dequantizer: a `VariationalDequantizer` trained jointly with the flow.
     """
     super().__init__(**kwargs)
-    self.noise = noise
+    self.dequantizer = dequantizer
+    self.noise = noise or ('variational' if dequantizer else 'uniform')
     self.flow = flow
     self.num_levels = int(num_levels)
     self.image_shape = tuple(flow.image_shape)
@@ -66,16 +69,25 @@ class FlowModel(keras.Model):
   # Pixels <-> continuous data --------------------------------------------------
 
   def dequantize(self, pixels, noise='uniform'):
-    """k -> (k + u) / L - 0.5; `noise` is 'uniform' (u ~ U[0,1)) or 'center'."""
+    """k -> (k + u) / L - 0.5 with u from `noise`: 'uniform' (U[0,1)),
+    'variational' (the learned q(u | k)) or 'center' (u = 1/2)."""
+    return self.dequantize_with_log_q(pixels, noise)[0]
+
+  def dequantize_with_log_q(self, pixels, noise='uniform'):
+    """(x, log q(u | k)) per example; log q = 0 for uniform noise."""
     k = tf.cast(pixels, self.dtype_float)
+    log_q = tf.zeros(tf.shape(k)[:-3], self.dtype_float)
     if noise == 'center':
       u = 0.5
     elif noise == 'uniform':
       u = keras.random.uniform(tf.shape(k), dtype=self.dtype_float,
                                seed=self._noise)
+    elif noise == 'variational' and self.dequantizer is not None:
+      u, log_q = self.dequantizer.sample(k / self.num_levels - 0.5)
     else:
-      raise ValueError(f"noise must be 'uniform' or 'center', got {noise!r}.")
-    return (k + u) / self.num_levels - 0.5
+      raise ValueError(f"noise must be 'uniform', 'center' or (with a "
+                       f"dequantizer) 'variational'; got {noise!r}.")
+    return (k + u) / self.num_levels - 0.5, log_q
 
   def to_pixels(self, x):
     """Continuous images -> integer pixels in [0, L) (uint8 when L <= 256)."""
@@ -89,10 +101,13 @@ class FlowModel(keras.Model):
     """log p(x) of continuous images x in [-0.5, 0.5)."""
     return self.distribution.log_prob(self._checked_images(x))
 
-  def bits_per_dim(self, pixels, noise='uniform'):
-    """Bits/dim of integer images (dequantized with `noise`)."""
-    x = self.dequantize(self._checked_images(pixels), noise)
-    return self._bpd_of(self.distribution.log_prob(x))
+  def bits_per_dim(self, pixels, noise=None):
+    """Bits/dim of integer images, dequantized with `noise` (default: the
+    model's). With random noise, a one-sample estimate of the bound
+    E_q[log p(x) - log q(u|k)] (in bits/dim, an upper bound)."""
+    x, log_q = self.dequantize_with_log_q(self._checked_images(pixels),
+                                          noise or self.noise)
+    return self._bpd_of(self.distribution.log_prob(x) - log_q)
 
   def _bpd_of(self, log_prob):
     return (-log_prob / (self.dimensions * math.log(2.))

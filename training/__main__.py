@@ -33,7 +33,8 @@ def _train(args):
   except (KeyError, RuntimeError, FileNotFoundError):
     test_data = None
   config.update(dataset=args.dataset, image_shape=list(train_data.image_shape),
-                num_levels=train_data.num_levels, seed=args.seed)
+                num_levels=train_data.num_levels, seed=args.seed,
+                dequantization=args.dequantization)
   artifacts.save_config(out, config)
   with strategy.scope():
     model = artifacts.build_model(config)
@@ -176,6 +177,10 @@ def parser():
   train.add_argument('--clip-norm', type=float, default=None)
   train.add_argument('--ema', action='store_true',
                      help='keep a Polyak average of the weights')
+  train.add_argument('--dequantization', default='uniform',
+                     choices=['uniform', 'variational'],
+                     help='variational: a learned q(u|x), trained jointly '
+                          '(Flow++)')
   train.add_argument('--flip', action='store_true',
                      help='random horizontal flips')
   train.add_argument('--seed', type=int, default=0)

@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 import tfp_invconv as ti
+from tfp_invconv.dequantization import VariationalDequantizer
 from tfp_invconv.model import FlowModel
 from training import presets
 
@@ -22,10 +23,13 @@ WEIGHTS = 'model.weights.h5'
 
 
 def build_model(config):
-  flow = ti.CInCFlow(tuple(config['image_shape']),
-                     **{k: config[k] for k in presets.MODEL_KEYS})
+  image_shape = tuple(config['image_shape'])
+  flow = ti.CInCFlow(image_shape, **{k: config[k] for k in presets.MODEL_KEYS})
+  dequantizer = None
+  if config.get('dequantization') == 'variational':
+    dequantizer = VariationalDequantizer(image_shape, seed=config.get('seed'))
   return FlowModel(flow, num_levels=config['num_levels'],
-                   seed=config.get('seed'))
+                   seed=config.get('seed'), dequantizer=dequantizer)
 
 
 def save_config(out, config):
