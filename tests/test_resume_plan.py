@@ -40,3 +40,15 @@ def test_fit_plan_finishes_the_interrupted_epoch_first():
   assert callbacks.fit_plan(12, 6, 3) == [(2, 3, 6)]
   assert callbacks.fit_plan(16, 6, 3) == [(2, 3, 2)]
   assert callbacks.fit_plan(18, 6, 3) == []
+
+
+def test_step_checkpoint_keeps_the_last_good_state_on_nan(tmp_path):
+  model = _compiled_model()
+  state = callbacks.TrainingState(model, str(tmp_path))
+  checkpoint = callbacks.StepCheckpoint(state, every=1)
+  checkpoint.on_train_batch_end(0, {'bpd': 3.0})
+  good = state.manager.latest_checkpoint
+  model.optimizer.iterations.assign(1)
+  checkpoint.on_train_batch_end(1, {'bpd': float('nan')})
+  checkpoint.on_epoch_end(0, {'bpd': float('inf')})
+  assert state.manager.latest_checkpoint == good
