@@ -61,6 +61,22 @@ CASES = {
                          (5, 6, 4)),
     'Squeeze': (lambda d: tfib.Squeeze((4, 6, 4), dtype=d), (4, 6, 4)),
     'FactorOut': (_factor_out, (4, 6, 4)),
+    'SymmetricConv': (lambda d: tfib.SymmetricConv((5, 6, 4), dtype=d),
+                      (5, 6, 4)),
+    'SymmetricConv-dct1': (
+        lambda d: tfib.SymmetricConv((5, 6, 4), dct_type=1, dtype=d),
+        (5, 6, 4)),
+    'SymmetricConv-1d': (lambda d: tfib.SymmetricConv((7,), dtype=d), (7,)),
+    'SLog': (lambda d: tfib.SLog(4, dtype=d), (5, 6, 4)),
+    'SLog-1d': (lambda d: tfib.SLog(6, event_rank=1, dtype=d), (6,)),
+    'CONFCoupling': (
+        lambda d: tfib.CONFCoupling(4, hidden_width=8, dtype=d), (5, 6, 4)),
+    'CONFCoupling-dct1-m3': (
+        lambda d: tfib.CONFCoupling(4, hidden_width=8, num_layers=3,
+                                    dct_type=1, dtype=d), (5, 6, 4)),
+    'CONFCoupling-1d': (
+        lambda d: tfib.CONFCoupling(6, hidden_width=8, event_rank=1,
+                                    dtype=d), (6,)),
 }
 IDS = sorted(CASES)
 
@@ -90,7 +106,7 @@ def test_log_det_matches_dense_jacobian(case):
   bijector, shape = _make(case)
   x = _sample((2,) + shape)
   expected = helpers.dense_log_det(bijector.forward, x)
-  fldj = bijector.forward_log_det_jacobian(helpers.fresh(x), event_ndims=3)
+  fldj = bijector.forward_log_det_jacobian(helpers.fresh(x), event_ndims=bijector.forward_min_event_ndims)
   np.testing.assert_allclose(fldj, expected, atol=1e-6, rtol=0)
   y = bijector.forward(helpers.fresh(x))
   ildj = bijector.inverse_log_det_jacobian(
@@ -105,13 +121,14 @@ def test_float32_batch_shapes_and_tf_function(case):
   y = bijector.forward(helpers.fresh(x))
   assert y.dtype == tf.float32
   assert y.shape == (3, 2) + tuple(bijector.forward_event_shape(shape))
-  fldj = bijector.forward_log_det_jacobian(helpers.fresh(x), event_ndims=3)
+  fldj = bijector.forward_log_det_jacobian(helpers.fresh(x), event_ndims=bijector.forward_min_event_ndims)
   assert fldj.shape == (3, 2)
   single = bijector.forward(helpers.fresh(x[1, 0]))
   np.testing.assert_allclose(single, y[1, 0], atol=1e-5)
 
   forward = tf.function(lambda t: (bijector.forward(t),
-                                   bijector.forward_log_det_jacobian(t, 3)))
+                                   bijector.forward_log_det_jacobian(
+                                       t, bijector.forward_min_event_ndims)))
   y_graph, fldj_graph = forward(helpers.fresh(x))
   np.testing.assert_allclose(y_graph, y, atol=1e-5)
   np.testing.assert_allclose(fldj_graph, fldj, rtol=1e-5, atol=1e-4)
@@ -126,7 +143,8 @@ def test_gradients_reach_every_weight(case):
   with tf.GradientTape() as tape:
     y = bijector.forward(x)
     loss = (tf.reduce_sum(y ** 2)
-            - tf.reduce_sum(bijector.forward_log_det_jacobian(x, 3)))
+            - tf.reduce_sum(bijector.forward_log_det_jacobian(
+                x, bijector.forward_min_event_ndims)))
   variables = bijector.trainable_variables
   grads = tape.gradient(loss, variables)
   for v, g in zip(variables, grads):
@@ -137,7 +155,7 @@ def test_gradients_reach_every_weight(case):
 @pytest.mark.parametrize('case', IDS)
 def test_wrong_channel_count_is_a_clear_error(case):
   bijector, shape = _make(case)
-  bad = _sample((2,) + shape[:2] + (shape[2] + 1,))
+  bad = _sample((2,) + shape[:-1] + (shape[-1] + 1,))
   with pytest.raises(ValueError, match='expected input of shape'):
     bijector.forward(bad)
 

@@ -29,3 +29,16 @@ def zero_conv(in_channels, out_channels, dtype='float32', name='zero_conv'):
   ], name=name)
   net.build((None, None, None, in_channels))
   return net
+
+
+def mlp_conditioner(in_features, out_features, hidden_width, dtype='float32',
+                    name='conditioner'):
+  """Two ReLU layers and a zero-initialised output layer, for vectors."""
+  net = keras.Sequential([
+      keras.layers.Dense(hidden_width, activation='relu', dtype=dtype),
+      keras.layers.Dense(hidden_width, activation='relu', dtype=dtype),
+      keras.layers.Dense(out_features, kernel_initializer='zeros',
+                         dtype=dtype),
+  ], name=name)
+  net.build((None, in_features))
+  return net

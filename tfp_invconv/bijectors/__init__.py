@@ -14,8 +14,11 @@ from tfp_invconv.bijectors.coupling import AffineCoupling
 from tfp_invconv.bijectors.coupling import AffineTransform
 from tfp_invconv.bijectors.coupling import Coupling
 from tfp_invconv.bijectors.coupling import QuadCoupling
+from tfp_invconv.bijectors.conf_coupling import CONFCoupling
 from tfp_invconv.bijectors.emerging_conv import EmergingConv2D
 from tfp_invconv.bijectors.one_by_one import Invertible1x1Conv
+from tfp_invconv.bijectors.slog import SLog
 from tfp_invconv.bijectors.split import ConditionalPrior
 from tfp_invconv.bijectors.split import FactorOut
 from tfp_invconv.bijectors.squeeze import Squeeze
+from tfp_invconv.bijectors.symmetric_conv import SymmetricConv

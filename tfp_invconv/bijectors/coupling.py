@@ -56,8 +56,8 @@ class Coupling(base.FlowBijectorBase):
   """n-block coupling with one conditioner per transformed block."""
 
   def __init__(self, channels, num_blocks, transform, make_conditioner,
-               dtype=tf.float32, validate_args=False, name='coupling',
-               parameters=None):
+               event_rank=3, dtype=tf.float32, validate_args=False,
+               name='coupling', parameters=None):
     """Creates the coupling.
 
     Args:
@@ -67,6 +67,7 @@ class Coupling(base.FlowBijectorBase):
         `forward(x, params)` and `inverse(y, params)` returning
         `(value, log_det_per_example)`.
       make_conditioner: `(in_channels, out_channels, name) -> keras layer`.
+      event_rank: 3 for images [H, W, C], 1 for vectors [C].
       dtype, validate_args, name: as for every bijector here.
       parameters: the subclass's constructor arguments.
     """
@@ -83,7 +84,8 @@ class Coupling(base.FlowBijectorBase):
                          f'{name}_nn{i}')
         for i in range(1, num_blocks)]
     layers = self._conditioners + list(getattr(transform, 'keras_layers', []))
-    super().__init__(event_shape_in=[None, None, channels], layers=layers,
+    super().__init__(event_shape_in=[None] * (event_rank - 1) + [channels],
+                     layers=layers, forward_min_event_ndims=event_rank,
                      dtype=dtype, validate_args=validate_args,
                      parameters=parameters, name=name)
 

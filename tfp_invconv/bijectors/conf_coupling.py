@@ -1,0 +1,127 @@
+"""CONF: the combined convolution-multiplication coupling.
+
+Karami et al. (2019), "Invertible Convolutional Flow", eqs. 4-5. One
+sub-layer, with every parameter but the S-Log slopes from the conditioner:
+
+  f_{w,s}(x2; x1) = g_a'( s(x1) * f_a( w(x1) (*) x2 ) ),   g_a' = f_a'^-1
+
+where w (*) is the DCT-diagonal symmetric convolution with spectrum w(x1)
+(`dct.filter_in_frequency`) and f_a the S-Log gate. The coupling is
+
+  Forward:  y1 = x1,  y2 = (f^(1) o ... o f^(m))(x2; x1) + t(x1)
+  Log-det:  sum over sub-layers of
+            sum log|w| - sum log(a|u| + 1) + sum log|s| + sum a'|b|
+            (u = w (*) v, b = s * f_a(u): the log-derivative of g_a' at b)
+  Inverse:  v = y2 - t(x1), then each sub-layer undone in reverse order.
+
+w = exp(.) and s = exp(.) of soft-clamped conditioner outputs and a = a' at
+init, with a zero-initialised conditioner: the coupling starts as the
+identity. It is the `Coupling` skeleton with this transform (two blocks,
+one shared conditioner for all m sub-layers).
+"""
+
+import keras
+import tensorflow as tf
+
+from tfp_invconv import dct
+from tfp_invconv import nets
+from tfp_invconv.bijectors import base
+from tfp_invconv.bijectors import slog
+from tfp_invconv.bijectors.coupling import Coupling
+
+LOG_SCALE_BOUND = 3.
+
+
+def _bounded(raw):
+  """Soft clamp of log-scales to (-3, 3): keeps exp() and S-Log finite."""
+  return LOG_SCALE_BOUND * tf.tanh(raw / LOG_SCALE_BOUND)
+
+
+class CONFTransform:
+  """The m combined sub-layers plus the shift t, for one block of channels."""
+
+  def __init__(self, channels, num_layers, event_rank, dct_type, dtype, name):
+    self.num_layers = num_layers
+    self.num_params = 2 * num_layers + 1   # (w, s) per sub-layer, then t
+    self.event_rank = event_rank
+    self.dct_type = dct_type
+    layer = keras.layers.Layer(name=f'{name}_slog', dtype=dtype)
+    initial = tf.fill([num_layers, channels], slog.raw_alpha(1.))
+    self._raw_alpha = base.assign_weight(layer, 'raw_alpha',
+                                         [num_layers, channels], initial)
+    self._raw_alpha_out = base.assign_weight(layer, 'raw_alpha_out',
+                                             [num_layers, channels], initial)
+    self.keras_layers = [layer]
+
+  def _unpack(self, params):
+    pieces = tf.split(params, self.num_params, axis=-1)
+    log_w = [_bounded(p) for p in pieces[0:-1:2]]
+    log_s = [_bounded(p) for p in pieces[1:-1:2]]
+    return log_w, log_s, pieces[-1]
+
+  def _slopes(self, i):
+    return (slog.alpha_of(self._raw_alpha[i]),
+            slog.alpha_of(self._raw_alpha_out[i]))
+
+  def _filter(self, v, log_w):
+    return dct.filter_in_frequency(v, tf.exp(log_w), self.dct_type,
+                                   self.event_rank)
+
+  def forward(self, x, params):
+    log_w, log_s, shift = self._unpack(params)
+    v, log_det = x, 0.
+    for i in reversed(range(self.num_layers)):  # f^(m) acts first
+      alpha, alpha_out = self._slopes(i)
+      u = self._filter(v, log_w[i])
+      b = tf.exp(log_s[i]) * slog.slog(u, alpha)
+      v = slog.slog_inverse(b, alpha_out)
+      log_det += self._log_det(log_w[i], log_s[i], u, b, alpha, alpha_out)
+    return v + shift, log_det
+
+  def inverse(self, y, params):
+    log_w, log_s, shift = self._unpack(params)
+    v, log_det = y - shift, 0.
+    for i in range(self.num_layers):
+      alpha, alpha_out = self._slopes(i)
+      b = slog.slog(v, alpha_out)
+      u = slog.slog_inverse(b * tf.exp(-log_s[i]), alpha)
+      v = self._filter(u, -log_w[i])
+      log_det -= self._log_det(log_w[i], log_s[i], u, b, alpha, alpha_out)
+    return v, log_det
+
+  @staticmethod
+  def _log_det(log_w, log_s, u, b, alpha, alpha_out):
+    # log g_a''(b) = a'|b| for g = f_a'^-1.
+    elementwise = (log_w + slog.slog_log_derivative(u, alpha) + log_s
+                   + alpha_out * tf.abs(b))
+    return base.sum_per_example(elementwise)
+
+
+class CONFCoupling(Coupling):
+  """Two-block coupling whose inner transform is m CONF sub-layers."""
+
+  def __init__(self, channels, hidden_width=512, num_layers=2, dct_type=2,
+               event_rank=3, dtype=tf.float32, validate_args=False,
+               name='conf_coupling'):
+    """Creates the coupling.
+
+    Args:
+      channels: C (images, event_rank 3) or D (vectors, event_rank 1); even.
+      hidden_width: width of the shared conditioner (Glow's conv net for
+        images, a two-layer MLP for vectors).
+      num_layers: m, the number of combined sub-layers.
+      dct_type: 2 (orthonormal DCT-II) or 1 (DCT-I).
+      event_rank: 3 or 1.
+      dtype, validate_args, name: as for every bijector here.
+    """
+    parameters = dict(locals())
+    if event_rank not in (1, 3):
+      raise ValueError(f'event_rank must be 1 or 3, got {event_rank}.')
+    net = nets.glow_conditioner if event_rank == 3 else nets.mlp_conditioner
+    make_net = lambda c_in, c_out, net_name: net(
+        c_in, c_out, hidden_width, dtype=dtype, name=net_name)
+    transform = CONFTransform(channels // 2, num_layers, event_rank, dct_type,
+                              dtype, name)
+    super().__init__(channels, 2, transform, make_net, event_rank=event_rank,
+                     dtype=dtype, validate_args=validate_args, name=name,
+                     parameters=parameters)
