@@ -30,7 +30,10 @@ def test_tiny_flow_round_trip_and_dense_log_det(conv, coupling):
   assert z.shape == (2, 192)
   z_random = np.random.default_rng(1).normal(size=(2, 192))
   z_error, x_error = helpers.round_trip_errors(flow, z_random, x)
-  assert x_error < 1e-9 and z_error < 1e-9
+  # Relative to the generated images: CONF's S-Log inverse is exponential,
+  # so random weights can decode N(0, 1) latents to values of 1e5.
+  scale = max(1., float(np.max(np.abs(flow.forward(z_random)))))
+  assert x_error < 1e-9 and z_error < 1e-9 * scale
   expected = helpers.dense_log_det(flow.inverse, x)
   ildj = flow.inverse_log_det_jacobian(helpers.fresh(x), event_ndims=3)
   np.testing.assert_allclose(ildj, expected, atol=1e-6, rtol=0)

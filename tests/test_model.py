@@ -116,5 +116,5 @@ def test_sample_is_reproducible_with_a_seed():
 
 def test_bad_image_shape_is_a_clear_error():
   model = _model()
-  with pytest.raises(ValueError, match=r'expected images of shape \[\.\.\., 8, 8, 1\]'):
+  with pytest.raises(ValueError, match=r'expected data of shape \[\.\.\., 8, 8, 1\]'):
     model.bits_per_dim(np.zeros([2, 8, 8, 3], np.uint8))

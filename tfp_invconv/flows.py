@@ -21,8 +21,8 @@ from tfp_invconv import bijectors as tfib
 
 tfb = tfp.bijectors
 
-CONVS = ('cinc', 'emerging', '1x1', 'cinc+1x1')
-COUPLINGS = ('affine', 'quad')
+CONVS = ('cinc', 'emerging', '1x1', 'cinc+1x1', 'symmetric')
+COUPLINGS = ('affine', 'quad', 'conf')
 
 
 def _check_shape(image_shape, levels, coupling):
@@ -46,8 +46,8 @@ class CInCFlow(tfb.Invert):
 
   def __init__(self, image_shape, levels=3, depth=32, hidden_width=512,
                conv='cinc', coupling='quad', kernel_size=3, scale='sigmoid',
-               corners='top_left', solver='wavefront', dtype=tf.float32,
-               validate_args=False, name=None):
+               corners='top_left', solver='wavefront', conf_layers=2,
+               dct_type=2, dtype=tf.float32, validate_args=False, name=None):
     """Builds the flow.
 
     Args:
@@ -56,13 +56,17 @@ class CInCFlow(tfb.Invert):
       depth: D, steps per level.
       hidden_width: channels of the coupling networks.
       conv: 'cinc' (CInC paper), 'emerging' (1x1 + emerging conv),
-        '1x1' (Glow) or 'cinc+1x1'.
-      coupling: 'affine' (Glow) or 'quad' (CInC paper).
+        '1x1' (Glow), 'cinc+1x1' or 'symmetric' (1x1 + DCT symmetric conv,
+        Karami et al.).
+      coupling: 'affine' (Glow), 'quad' (CInC paper) or 'conf' (Karami et
+        al.'s combined convolution-multiplication coupling).
       kernel_size: k of the CInC convolutions.
       scale: coupling scale, 'sigmoid' (sigmoid(r + 2)) or 'exp'.
       corners: 'top_left' (the paper) or 'alternate' (top-left and
         bottom-right CInC convolutions in turn).
       solver: 'wavefront' or 'jacobi', for the convolution inverses.
+      conf_layers: m, sub-layers of each CONF coupling.
+      dct_type: DCT of the symmetric convolutions and CONF couplings.
       dtype: float32 or float64.
       validate_args: check inputs for NaN/Inf in every layer.
       name: defaults to '<conv>_<coupling>_flow'.
@@ -81,7 +85,8 @@ class CInCFlow(tfb.Invert):
     self._options = dict(
         hidden_width=hidden_width, conv=conv, coupling=coupling,
         kernel_size=kernel_size, scale=scale, corners=corners, solver=solver,
-        dtype=dtype, validate_args=validate_args)
+        conf_layers=conf_layers, dct_type=dct_type, dtype=dtype,
+        validate_args=validate_args)
     self._step_count = 0
     normalizing = self._level(image_shape, 1, levels, depth)
     super().__init__(normalizing, validate_args=validate_args,
@@ -89,6 +94,10 @@ class CInCFlow(tfb.Invert):
 
   @property
   def image_shape(self):
+    return self._image_shape
+
+  @property
+  def data_shape(self):
     return self._image_shape
 
   @property
@@ -105,8 +114,8 @@ class CInCFlow(tfb.Invert):
     opts = self._options
     squeeze = tfib.Squeeze(shape, dtype=opts['dtype'], name=f'squeeze{level}')
     height, width, channels = squeeze.event_shape_out.as_list()
-    steps = [b for _ in range(depth) for b in self._step(channels, level)]
     squeezed = (height, width, channels)
+    steps = [b for _ in range(depth) for b in self._step(squeezed, level)]
     if level == levels:
       tail = [tfib.LearnedPrior(channels, dtype=opts['dtype'],
                                 name=f'top_prior{level}'),
@@ -122,13 +131,14 @@ class CInCFlow(tfb.Invert):
     return tfb.Chain(list(reversed([squeeze] + steps + tail)),
                      name=f'level{level}')
 
-  def _step(self, channels, level):
+  def _step(self, shape, level):
     opts = self._options
+    channels = shape[-1]
     self._step_count += 1
     tag = f'l{level}s{self._step_count}'
     common = dict(dtype=opts['dtype'], validate_args=opts['validate_args'])
     layers = [tfib.ActNorm(channels, name=f'actnorm_{tag}', **common)]
-    if opts['conv'] in ('1x1', 'emerging', 'cinc+1x1'):
+    if opts['conv'] in ('1x1', 'emerging', 'cinc+1x1', 'symmetric'):
       layers.append(tfib.Invertible1x1Conv(channels, name=f'conv1x1_{tag}',
                                            **common))
     if opts['conv'] == 'emerging':
@@ -140,12 +150,22 @@ class CInCFlow(tfb.Invert):
       layers.append(tfib.CInCConv2D(
           channels, kernel_size=opts['kernel_size'], corner=corner,
           solver=opts['solver'], name=f'cinc_{tag}', **common))
+    if opts['conv'] == 'symmetric':
+      layers.append(tfib.SymmetricConv(shape, dct_type=opts['dct_type'],
+                                       name=f'symmetric_{tag}', **common))
+    layers.append(self._coupling(channels, f'coupling_{tag}', common))
+    return layers
+
+  def _coupling(self, channels, name, common):
+    opts = self._options
+    if opts['coupling'] == 'conf':
+      return tfib.CONFCoupling(channels, hidden_width=opts['hidden_width'],
+                               num_layers=opts['conf_layers'],
+                               dct_type=opts['dct_type'], name=name, **common)
     coupling_cls = (tfib.QuadCoupling if opts['coupling'] == 'quad'
                     else tfib.AffineCoupling)
-    layers.append(coupling_cls(channels, hidden_width=opts['hidden_width'],
-                               scale=opts['scale'], name=f'coupling_{tag}',
-                               **common))
-    return layers
+    return coupling_cls(channels, hidden_width=opts['hidden_width'],
+                        scale=opts['scale'], name=name, **common)
 
 
 def GlowFlow(image_shape, levels=3, depth=32, hidden_width=512, **kwargs):
@@ -158,6 +178,62 @@ def EmergingFlow(image_shape, levels=3, depth=32, hidden_width=512, **kwargs):
   """Emerging-convolution flow (Hoogeboom et al. 2019) with affine couplings."""
   return CInCFlow(image_shape, levels, depth, hidden_width, conv='emerging',
                   coupling='affine', **kwargs)
+
+
+def SymmetricConvFlow(image_shape, levels=3, depth=8, hidden_width=512,
+                      **kwargs):
+  """Karami et al.'s image flow: 1x1 + DCT symmetric conv, CONF couplings."""
+  return CInCFlow(image_shape, levels, depth, hidden_width, conv='symmetric',
+                  coupling='conf', **kwargs)
+
+
+class SymmetricConvVectorFlow(tfb.Invert):
+  """Karami et al.'s flow for vectors (tabular data), generative direction.
+
+  Normalizing direction: depth x [CONF coupling (1-D DCT over the features),
+  reversal of the features], into a standard normal latent. The
+  feature count must be even: pad odd data with `pad_to_even`.
+  """
+
+  def __init__(self, features, depth=4, hidden_width=64, conf_layers=2,
+               dct_type=2, dtype=tf.float32, validate_args=False,
+               name='symmetric_conv_vector_flow'):
+    features = int(features)
+    if features % 2:
+      raise ValueError(f'the vector flow needs an even feature count, got '
+                       f'{features}; pad the data with pad_to_even.')
+    self._features = features
+    self._float_dtype = dtype
+    layers = []
+    for step in range(depth):
+      layers.append(tfib.CONFCoupling(
+          features, hidden_width=hidden_width, num_layers=conf_layers,
+          dct_type=dct_type, event_rank=1, dtype=dtype,
+          validate_args=validate_args, name=f'conf_s{step}'))
+      layers.append(tfb.Permute(list(reversed(range(features)))))
+    super().__init__(tfb.Chain(list(reversed(layers))),
+                     validate_args=validate_args, name=name)
+
+  @property
+  def data_shape(self):
+    return (self._features,)
+
+  @property
+  def float_dtype(self):
+    return self._float_dtype
+
+  @property
+  def latent_size(self):
+    return self._features
+
+
+def pad_to_even(x):
+  """Appends each example's feature mean when the feature count is odd (as
+  Karami et al. do); the likelihood is then that of the padded vector."""
+  x = tf.convert_to_tensor(x)
+  if x.shape[-1] % 2 == 0:
+    return x
+  return tf.concat([x, tf.reduce_mean(x, axis=-1, keepdims=True)], axis=-1)
 
 
 def base_distribution(latent_size, dtype=tf.float32):

@@ -6,6 +6,8 @@ Pixels k in {0, ..., L-1} become x = (k + u) / L - 0.5 with u ~ U[0, 1)
   bpd = -log p(x) / (D ln 2) + log2(L),   D = H * W * C,
 
 an upper bound on the discrete model's code length in bits per dimension.
+With `num_levels=None` the data are continuous vectors or images (e.g. for
+`SymmetricConvVectorFlow`): no dequantization, bpd = -log p(x) / (D ln 2).
 """
 
 import math
@@ -32,7 +34,8 @@ class FlowModel(keras.Model):
 
     Args:
       flow: a generative-direction flow (`CInCFlow`, ...).
-      num_levels: L, grey levels per channel of the integer images.
+      num_levels: L, grey levels per channel of the integer images, or
+        None for continuous data.
       seed: seed of the dequantization noise.
       noise: dequantization used by `fit`/`evaluate`: 'uniform',
         'variational' (needs `dequantizer`; the default when one is given)
@@ -43,8 +46,8 @@ class FlowModel(keras.Model):
     self.dequantizer = dequantizer
     self.noise = noise or ('variational' if dequantizer else 'uniform')
     self.flow = flow
-    self.num_levels = int(num_levels)
-    self.image_shape = tuple(flow.image_shape)
+    self.num_levels = None if num_levels is None else int(num_levels)
+    self.image_shape = tuple(flow.data_shape)
     self.distribution = flows.flow_distribution(flow)
     # Listing the flow's Keras layers makes Keras track every weight once.
     self.flow_layers = base.collect_keras_layers(flow)
@@ -76,7 +79,9 @@ class FlowModel(keras.Model):
   def dequantize_with_log_q(self, pixels, noise='uniform'):
     """(x, log q(u | k)) per example; log q = 0 for uniform noise."""
     k = tf.cast(pixels, self.dtype_float)
-    log_q = tf.zeros(tf.shape(k)[:-3], self.dtype_float)
+    log_q = tf.zeros(tf.shape(k)[:-len(self.image_shape)], self.dtype_float)
+    if self.num_levels is None:
+      return k, log_q
     if noise == 'center':
       u = 0.5
     elif noise == 'uniform':
@@ -90,7 +95,10 @@ class FlowModel(keras.Model):
     return (k + u) / self.num_levels - 0.5, log_q
 
   def to_pixels(self, x):
-    """Continuous images -> integer pixels in [0, L) (uint8 when L <= 256)."""
+    """Continuous images -> integer pixels in [0, L) (uint8 when L <= 256);
+    continuous data are returned as they are."""
+    if self.num_levels is None:
+      return x
     k = tf.floor((x + 0.5) * self.num_levels)
     k = tf.clip_by_value(k, 0., self.num_levels - 1.)
     return tf.cast(k, tf.uint8 if self.num_levels <= 256 else tf.int32)
@@ -110,15 +118,17 @@ class FlowModel(keras.Model):
     return self._bpd_of(self.distribution.log_prob(x) - log_q)
 
   def _bpd_of(self, log_prob):
-    return (-log_prob / (self.dimensions * math.log(2.))
-            + math.log2(self.num_levels))
+    bits = -log_prob / (self.dimensions * math.log(2.))
+    return bits if self.num_levels is None else bits + math.log2(
+        self.num_levels)
 
   def _checked_images(self, images):
     images = tf.convert_to_tensor(images)
+    rank = len(self.image_shape)
     if images.shape.rank is not None and (
-        images.shape.rank < 3
-        or not images.shape[-3:].is_compatible_with(self.image_shape)):
-      raise ValueError(f'expected images of shape [..., '
+        images.shape.rank < rank
+        or not images.shape[-rank:].is_compatible_with(self.image_shape)):
+      raise ValueError(f'expected data of shape [..., '
                        f'{", ".join(map(str, self.image_shape))}], got '
                        f'{images.shape}.')
     return images

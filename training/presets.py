@@ -12,6 +12,10 @@ PRESETS = {
     # Embedded 8 x 8 digits: trains in a couple of minutes on 2 CPU cores.
     'demo': dict(levels=2, depth=4, hidden_width=64, conv='cinc',
                  coupling='quad', batch_size=64, lr=2e-3, warmup_steps=50),
+    # Karami et al.'s image flow (symmetric conv + CONF) at demo size.
+    'conf_demo': dict(levels=2, depth=4, hidden_width=64, conv='symmetric',
+                      coupling='conf', batch_size=64, lr=2e-3,
+                      warmup_steps=50),
     # CInC paper §4: CIFAR-10, ImageNet 32 / 64.
     'cifar10': _paper(3, 32, 5000),
     'imagenet32': _paper(3, 48, 5000),
