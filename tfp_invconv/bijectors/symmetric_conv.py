@@ -13,11 +13,14 @@ learned spectrum (w = 1 at init, never 0); the CONF coupling
 (`conf_coupling.py`) uses the same filter with a spectrum produced by a
 conditioner, the adaptive filter w(x1) * x2.
 
-`dct_type=2` (orthonormal DCT-II) is the default: it is orthogonal, so the
-filter is exactly symmetric positive definite with its eigenvalues equal to
-w, and round trips are ~5x more accurate than with the paper's DCT-I, whose
-unnormalised matrix has condition number about 2(N-1) (measured by
-`python -m benchmarks.symmetric`); both cost the same.
+`dct_type=2` (orthonormal DCT-II) is the default. Measured with
+`python -m benchmarks.symmetric` (benchmarks/results/symmetric.md), both
+types cost the same and round-trip to the same float32 error at the CIFAR
+level shapes; DCT-II is preferred because it is orthogonal (condition number
+1 against about 2 for the paper's unnormalised DCT-I), so the filter is
+exactly a symmetric matrix whose eigenvalues are w, and because it is
+defined for every size (DCT-I needs at least 2 points per axis, which the
+last level of a deep multi-scale flow may not have).
 """
 
 import tensorflow as tf
