@@ -52,3 +52,13 @@ def test_step_checkpoint_keeps_the_last_good_state_on_nan(tmp_path):
   checkpoint.on_train_batch_end(1, {'bpd': float('nan')})
   checkpoint.on_epoch_end(0, {'bpd': float('inf')})
   assert state.manager.latest_checkpoint == good
+
+
+def test_terminate_on_nan_watches_bits_per_dim():
+  model = _compiled_model()
+  stop = callbacks.TerminateOnNaN()
+  stop.set_model(model)
+  stop.on_train_batch_end(0, {'bpd': 3.0})
+  assert not model.stop_training
+  stop.on_train_batch_end(1, {'bpd': float('nan')})
+  assert model.stop_training

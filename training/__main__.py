@@ -66,7 +66,7 @@ def _train(args):
       os.path.join(out, 'history.csv')).get('bpd', [math.inf]))
   fit_callbacks = [
       callbacks.StepCheckpoint(state, args.checkpoint_every),
-      keras.callbacks.TerminateOnNaN(),
+      callbacks.TerminateOnNaN(),
       keras.callbacks.ModelCheckpoint(
           os.path.join(out, artifacts.WEIGHTS), monitor='bpd', mode='min',
           save_best_only=True, save_weights_only=True,

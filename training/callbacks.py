@@ -75,6 +75,16 @@ class StepCheckpoint(keras.callbacks.Callback):
     self._save_if_finite(logs)
 
 
+class TerminateOnNaN(keras.callbacks.Callback):
+  """Stops training as soon as the running bits/dim is NaN or Inf."""
+
+  def on_train_batch_end(self, batch, logs=None):
+    value = (logs or {}).get('bpd')
+    if value is not None and not math.isfinite(float(value)):
+      print(f'\nbatch {batch}: bits/dim is {value}; stopping.')
+      self.model.stop_training = True
+
+
 def fit_plan(step, steps_per_epoch, epochs):
   """(initial_epoch, epochs, steps_per_epoch) of the `fit` calls that finish
   a run at `step`: first the rest of an interrupted epoch, then whole ones."""

@@ -1,0 +1,76 @@
+"""Training steps per second of whole flows, relative to Glow.
+
+For each conv in {1x1 (Glow), emerging, cinc} x coupling in {affine, quad}:
+the median time of one optimizer step (forward, log-det, gradients, Adamax
+update) on a batch of CIFAR-10-shaped images, after a warm-up, and its ratio
+to Glow with the same coupling in the same run.
+
+  python -m benchmarks.throughput --threads 1 --arch cifar10
+"""
+
+import argparse
+import itertools
+
+import numpy as np
+
+from benchmarks import common
+from benchmarks.sampling import ARCHS, CONVS, COUPLINGS, IMAGE
+
+
+def measure(arch, conv, coupling, batch, repeats):
+  import keras
+  import tensorflow as tf
+  import tfp_invconv as ti
+  from tfp_invconv.model import FlowModel
+  model = FlowModel(ti.CInCFlow(IMAGE, conv=conv, coupling=coupling,
+                                **ARCHS[arch]))
+  model.compile(optimizer=keras.optimizers.Adamax(1e-3))
+  pixels = np.random.default_rng(0).integers(0, 256, (batch,) + IMAGE,
+                                             dtype=np.uint8)
+  model.initialize(pixels)
+  model.optimizer.build(model.trainable_variables)
+  step = tf.function(model.train_step)
+  batch_tensor = tf.constant(pixels)
+  return common.median_seconds(lambda: float(step(batch_tensor)['bpd']),
+                               repeats, warmup=1)
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--threads', type=int, default=1,
+                      help='TensorFlow threads (0 = all cores)')
+  parser.add_argument('--arch', nargs='+', default=['cifar10'],
+                      choices=sorted(ARCHS))
+  parser.add_argument('--batch', type=int, default=64)
+  parser.add_argument('--repeats', type=int, default=3)
+  parser.add_argument('--out', default=None)
+  args = parser.parse_args(argv)
+  common.set_threads(args.threads)
+  rows = []
+  for arch in args.arch:
+    seconds = {}
+    for coupling, conv in itertools.product(COUPLINGS, CONVS):
+      t = seconds[conv, coupling] = measure(arch, conv, coupling, args.batch,
+                                            args.repeats)
+      rows.append([arch, conv, coupling, f'{t:.2f}', f'{1 / t:.3f}',
+                   f'{t / seconds["1x1", coupling]:.2f}'])
+      print(' | '.join(rows[-1]), flush=True)
+  threads = args.threads or 'all'
+  out = args.out or (f'benchmarks/results/throughput_{"_".join(args.arch)}'
+                     f'_threads{threads}.md')
+  command = (f'python -m benchmarks.throughput --threads {args.threads} '
+             f'--arch {" ".join(args.arch)} --batch {args.batch} '
+             f'--repeats {args.repeats}')
+  common.write_markdown(
+      out, 'Training throughput', command,
+      common.machine_description(args.threads),
+      ['arch', 'conv', 'coupling', 's / step', 'steps / s',
+       'step time vs Glow'], rows,
+      notes=[f'Batch {args.batch}, float32, one Adamax step of '
+             '`FlowModel.train_step` inside `tf.function`, median of '
+             f'{args.repeats} after one warm-up.'])
+  print(f'wrote {out}')
+
+
+if __name__ == '__main__':
+  main()
