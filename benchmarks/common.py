@@ -1,9 +1,34 @@
 """Timing and reporting helpers shared by the benchmarks."""
 
+import argparse
 import os
 import platform
 import statistics
 import time
+
+
+def make_parser(name, description, batch, repeats, archs=None, out=None):
+  """The options every benchmark `benchmarks.<name>` shares (--threads,
+  --batch, --repeats, --out, and --arch when `archs` is given)."""
+  parser = argparse.ArgumentParser(prog=name, description=description)
+  parser.add_argument('--threads', type=int, default=1,
+                      help='TensorFlow threads (0 = all cores)')
+  if archs:
+    parser.add_argument('--arch', nargs='+', default=['cifar10'],
+                        choices=sorted(archs))
+  parser.add_argument('--batch', type=int, default=batch)
+  parser.add_argument('--repeats', type=int, default=repeats)
+  parser.add_argument('--out', default=out)
+  return parser
+
+
+def parse(parser, argv):
+  """Parses and fixes the thread count; returns (args, command line)."""
+  args = parser.parse_args(argv)
+  set_threads(args.threads)
+  options = ' '.join(f'--{k} {" ".join(map(str, v)) if isinstance(v, list) else v}'
+                     for k, v in vars(args).items() if k != 'out')
+  return args, f'python -m benchmarks.{parser.prog} {options}'
 
 
 def set_threads(threads):

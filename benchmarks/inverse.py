@@ -9,8 +9,6 @@ ratios, and the max round-trip error on unit-scale (standard normal) inputs.
   python -m benchmarks.inverse --threads 1
 """
 
-import argparse
-
 import numpy as np
 
 from benchmarks import common
@@ -57,15 +55,11 @@ def measure(kind, shape, batch, repeats, stddev):
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--threads', type=int, default=1,
-                      help='TensorFlow threads (0 = all cores)')
-  parser.add_argument('--batch', type=int, default=100)
-  parser.add_argument('--repeats', type=int, default=20)
+  parser = common.make_parser(
+      'inverse', __doc__.split('\n')[0], batch=100, repeats=20,
+      out='benchmarks/results/inverse.md')
   parser.add_argument('--stddev', type=float, default=0.1)
-  parser.add_argument('--out', default='benchmarks/results/inverse.md')
-  args = parser.parse_args(argv)
-  common.set_threads(args.threads)
+  args, command = common.parse(parser, argv)
   rows = []
   for kind in ('cinc', 'emerging'):
     for shape in SHAPES:
@@ -78,9 +72,6 @@ def main(argv=None):
           f'{r["jacobi"] * 1e3:.2f}', f'{r["jacobi"] / r["forward"]:.2f}',
           f'{r["wavefront_error"]:.1e}', f'{r["jacobi_error"]:.1e}'])
       print(' | '.join(rows[-1]), flush=True)
-  command = ('python -m benchmarks.inverse --threads '
-             f'{args.threads} --batch {args.batch} --repeats {args.repeats} '
-             f'--stddev {args.stddev}')
   common.write_markdown(
       args.out, 'Convolution inverse vs forward', command,
       common.machine_description(args.threads),

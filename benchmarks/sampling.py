@@ -12,7 +12,6 @@ off-centre taps of std 0.05.
   python -m benchmarks.sampling --threads 1 --arch small_d4 small_d8
 """
 
-import argparse
 import itertools
 
 import numpy as np
@@ -88,36 +87,36 @@ def _level_shape(channels):
   return (height >> level, width >> level, channels)
 
 
-def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--threads', type=int, default=1,
-                      help='TensorFlow threads (0 = all cores)')
-  parser.add_argument('--arch', nargs='+', default=['cifar10'],
-                      choices=sorted(ARCHS))
-  parser.add_argument('--batch', type=int, default=100)
-  parser.add_argument('--repeats', type=int, default=3)
-  parser.add_argument('--out', default=None)
-  args = parser.parse_args(argv)
-  common.set_threads(args.threads)
-  rows = []
+def every_model(args, measure_one):
+  """Yields (arch, conv, coupling, result, Glow's result with that coupling)
+  over the grid, Glow first for each coupling."""
   for arch in args.arch:
     results = {}
     for coupling, conv in itertools.product(COUPLINGS, CONVS):
-      r = results[conv, coupling] = measure(arch, conv, coupling, args.batch,
-                                            args.repeats)
-      glow = results['1x1', coupling]
-      rows.append([arch, conv, coupling, f'{r["sample"]:.2f}',
-                   f'{r["sample"] / glow["sample"]:.2f}',
-                   f'{r["log_prob"]:.2f}',
-                   f'{r["log_prob"] / glow["log_prob"]:.2f}',
-                   f'{100 * r["conv_inverse"] / r["sample"]:.0f}%'])
-      print(' | '.join(rows[-1]), flush=True)
-  threads = args.threads or 'all'
-  out = args.out or (f'benchmarks/results/sampling_{"_".join(args.arch)}'
-                     f'_threads{threads}.md')
-  command = (f'python -m benchmarks.sampling --threads {args.threads} '
-             f'--arch {" ".join(args.arch)} --batch {args.batch} '
-             f'--repeats {args.repeats}')
+      result = results[conv, coupling] = measure_one(
+          arch, conv, coupling, args.batch, args.repeats)
+      yield arch, conv, coupling, result, results['1x1', coupling]
+
+
+def default_out(name, args):
+  return (f'benchmarks/results/{name}_{"_".join(args.arch)}'
+          f'_threads{args.threads or "all"}.md')
+
+
+def main(argv=None):
+  parser = common.make_parser(
+      'sampling', __doc__.split('\n')[0], batch=100, repeats=3,
+      archs=ARCHS)
+  args, command = common.parse(parser, argv)
+  rows = []
+  for arch, conv, coupling, r, glow in every_model(args, measure):
+    rows.append([arch, conv, coupling, f'{r["sample"]:.2f}',
+                 f'{r["sample"] / glow["sample"]:.2f}',
+                 f'{r["log_prob"]:.2f}',
+                 f'{r["log_prob"] / glow["log_prob"]:.2f}',
+                 f'{100 * r["conv_inverse"] / r["sample"]:.0f}%'])
+    print(' | '.join(rows[-1]), flush=True)
+  out = args.out or default_out('sampling', args)
   common.write_markdown(
       out, 'Sampling and log_prob time', command,
       common.machine_description(args.threads),

@@ -7,8 +7,6 @@ standard-normal inputs for a random spectrum (log w ~ N(0, 0.5)).
   python -m benchmarks.symmetric --threads 1
 """
 
-import argparse
-
 import numpy as np
 
 from benchmarks import common
@@ -36,14 +34,10 @@ def measure(shape, dct_type, batch, repeats):
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--threads', type=int, default=1,
-                      help='TensorFlow threads (0 = all cores)')
-  parser.add_argument('--batch', type=int, default=100)
-  parser.add_argument('--repeats', type=int, default=30)
-  parser.add_argument('--out', default='benchmarks/results/symmetric.md')
-  args = parser.parse_args(argv)
-  common.set_threads(args.threads)
+  parser = common.make_parser(
+      'symmetric', __doc__.split('\n')[0], batch=100, repeats=30,
+      out='benchmarks/results/symmetric.md')
+  args, command = common.parse(parser, argv)
   rows = []
   for dct_type in (2, 1):
     for shape in SHAPES:
@@ -53,8 +47,6 @@ def main(argv=None):
                    f'{r["inverse"] * 1e3:.3f}',
                    f'{r["inverse"] / r["forward"]:.2f}', f'{r["error"]:.1e}'])
       print(' | '.join(rows[-1]), flush=True)
-  command = (f'python -m benchmarks.symmetric --threads {args.threads} '
-             f'--batch {args.batch} --repeats {args.repeats}')
   common.write_markdown(
       args.out, 'SymmetricConv: inverse vs forward', command,
       common.machine_description(args.threads),

@@ -8,13 +8,10 @@ to Glow with the same coupling in the same run.
   python -m benchmarks.throughput --threads 1 --arch cifar10
 """
 
-import argparse
-import itertools
-
 import numpy as np
 
 from benchmarks import common
-from benchmarks.sampling import ARCHS, CONVS, COUPLINGS, IMAGE
+from benchmarks.sampling import ARCHS, IMAGE, default_out, every_model
 
 
 def measure(arch, conv, coupling, batch, repeats):
@@ -36,31 +33,16 @@ def measure(arch, conv, coupling, batch, repeats):
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--threads', type=int, default=1,
-                      help='TensorFlow threads (0 = all cores)')
-  parser.add_argument('--arch', nargs='+', default=['cifar10'],
-                      choices=sorted(ARCHS))
-  parser.add_argument('--batch', type=int, default=64)
-  parser.add_argument('--repeats', type=int, default=3)
-  parser.add_argument('--out', default=None)
-  args = parser.parse_args(argv)
-  common.set_threads(args.threads)
+  parser = common.make_parser(
+      'throughput', __doc__.split('\n')[0], batch=64, repeats=3,
+      archs=ARCHS)
+  args, command = common.parse(parser, argv)
   rows = []
-  for arch in args.arch:
-    seconds = {}
-    for coupling, conv in itertools.product(COUPLINGS, CONVS):
-      t = seconds[conv, coupling] = measure(arch, conv, coupling, args.batch,
-                                            args.repeats)
-      rows.append([arch, conv, coupling, f'{t:.2f}', f'{1 / t:.3f}',
-                   f'{t / seconds["1x1", coupling]:.2f}'])
-      print(' | '.join(rows[-1]), flush=True)
-  threads = args.threads or 'all'
-  out = args.out or (f'benchmarks/results/throughput_{"_".join(args.arch)}'
-                     f'_threads{threads}.md')
-  command = (f'python -m benchmarks.throughput --threads {args.threads} '
-             f'--arch {" ".join(args.arch)} --batch {args.batch} '
-             f'--repeats {args.repeats}')
+  for arch, conv, coupling, t, glow in every_model(args, measure):
+    rows.append([arch, conv, coupling, f'{t:.2f}', f'{1 / t:.3f}',
+                 f'{t / glow:.2f}'])
+    print(' | '.join(rows[-1]), flush=True)
+  out = args.out or default_out('throughput', args)
   common.write_markdown(
       out, 'Training throughput', command,
       common.machine_description(args.threads),
