@@ -64,7 +64,7 @@ def test_pad_to_even_appends_the_example_mean():
 @pytest.mark.slow
 def test_vector_flow_fits_two_moons_and_plots(tmp_path):
   import two_moons
-  model, data, losses = two_moons.train(epochs=25, samples=1000)
+  model, data, losses = two_moons.train(epochs=40, samples=2000)
   assert losses[-1] < losses[0] - 0.3, losses
   path = str(tmp_path / 'moons.png')
   two_moons.plot(model, data, losses, path)

@@ -196,8 +196,8 @@ class SymmetricConvVectorFlow(tfb.Invert):
   """
 
   def __init__(self, features, depth=4, hidden_width=64, conf_layers=2,
-               dct_type=2, dtype=tf.float32, validate_args=False,
-               name='symmetric_conv_vector_flow'):
+               dct_type=2, max_scale=1.135, dtype=tf.float32,
+               validate_args=False, name='symmetric_conv_vector_flow'):
     features = int(features)
     if features % 2:
       raise ValueError(f'the vector flow needs an even feature count, got '
@@ -208,7 +208,7 @@ class SymmetricConvVectorFlow(tfb.Invert):
     for step in range(depth):
       layers.append(tfib.CONFCoupling(
           features, hidden_width=hidden_width, num_layers=conf_layers,
-          dct_type=dct_type, event_rank=1, dtype=dtype,
+          dct_type=dct_type, event_rank=1, max_scale=max_scale, dtype=dtype,
           validate_args=validate_args, name=f'conf_s{step}'))
       layers.append(tfb.Permute(list(reversed(range(features)))))
     super().__init__(tfb.Chain(list(reversed(layers))),

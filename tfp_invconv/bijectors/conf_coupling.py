@@ -17,10 +17,11 @@ where w (*) is the DCT-diagonal symmetric convolution with spectrum w(x1)
 Growth control. g_a'(s f_a(u)) = ((1 + a|u|)^(s a'/a) - 1) / a': with s and
 a'/a free (or even in (0, 2) each) the power compounds over the steps and
 training on MNIST blew up (bits/dim of 1e26 at step 109 of the conf_demo
-preset). Here s = sigmoid(r + 2) / sigmoid(2) and a' = a * sigmoid(q + 2) /
-sigmoid(2): both are 1 at r = q = 0 (the coupling starts as the identity,
-with a zero-initialised conditioner and w = exp(0) = 1) and at most 1.14,
-so each sub-layer grows at most like |u|^1.3.
+preset). Here s = sigmoid(r + c) / sigmoid(c) and a' = a * sigmoid(q + c) /
+sigmoid(c): both are 1 at r = q = 0 (the coupling starts as the identity,
+with a zero-initialised conditioner and w = exp(0) = 1) and at most
+`max_scale` (default 1.135, c = 2), so each sub-layer grows at most like
+|u|^1.3. A looser bound trades that guarantee for expressivity.
 """
 
 import math
@@ -37,9 +38,11 @@ from tfp_invconv.bijectors.coupling import Coupling
 LOG_SCALE_BOUND = 3.
 
 
-def _log_unit_sigmoid(raw):
-  """log(sigmoid(raw + 2) / sigmoid(2)): 0 at raw = 0, at most 0.13."""
-  return tf.math.log_sigmoid(raw + 2.) - math.log(1. / (1. + math.exp(-2.)))
+def _log_bounded_unit(raw, max_scale):
+  """log(sigmoid(raw + c) / sigmoid(c)) with c chosen so that the value is 0
+  at raw = 0 and at most log(max_scale)."""
+  offset = -math.log(max_scale - 1.)
+  return tf.math.log_sigmoid(raw + offset) + math.log(max_scale)
 
 
 def _bounded(raw):
@@ -50,8 +53,10 @@ def _bounded(raw):
 class CONFTransform:
   """The m combined sub-layers plus the shift t, for one block of channels."""
 
-  def __init__(self, channels, num_layers, event_rank, dct_type, dtype, name):
+  def __init__(self, channels, num_layers, event_rank, dct_type, max_scale,
+               dtype, name):
     self.num_layers = num_layers
+    self.max_scale = max_scale
     self.num_params = 2 * num_layers + 1   # (w, s) per sub-layer, then t
     self.event_rank = event_rank
     self.dct_type = dct_type
@@ -66,13 +71,14 @@ class CONFTransform:
   def _unpack(self, params):
     pieces = tf.split(params, self.num_params, axis=-1)
     log_w = [_bounded(p) for p in pieces[0:-1:2]]
-    log_s = [_log_unit_sigmoid(p) for p in pieces[1:-1:2]]
+    log_s = [_log_bounded_unit(p, self.max_scale) for p in pieces[1:-1:2]]
     return log_w, log_s, pieces[-1]
 
   def _slopes(self, i):
     """a and a' (equal at init)."""
     alpha = slog.alpha_of(self._raw_alpha[i])
-    return alpha, alpha * tf.exp(_log_unit_sigmoid(self._raw_ratio[i]))
+    return alpha, alpha * tf.exp(
+        _log_bounded_unit(self._raw_ratio[i], self.max_scale))
 
   def _filter(self, v, log_w):
     return dct.filter_in_frequency(v, tf.exp(log_w), self.dct_type,
@@ -112,7 +118,7 @@ class CONFCoupling(Coupling):
   """Two-block coupling whose inner transform is m CONF sub-layers."""
 
   def __init__(self, channels, hidden_width=512, num_layers=2, dct_type=2,
-               event_rank=3, dtype=tf.float32, validate_args=False,
+               event_rank=3, max_scale=1.135, dtype=tf.float32, validate_args=False,
                name='conf_coupling'):
     """Creates the coupling.
 
@@ -123,6 +129,8 @@ class CONFCoupling(Coupling):
       num_layers: m, the number of combined sub-layers.
       dct_type: 2 (orthonormal DCT-II) or 1 (DCT-I).
       event_rank: 3 or 1.
+      max_scale: bound on s and a'/a (> 1); each sub-layer grows at most
+        like |u|^(max_scale^2) in the normalizing direction.
       dtype, validate_args, name: as for every bijector here.
     """
     parameters = dict(locals())
@@ -132,7 +140,7 @@ class CONFCoupling(Coupling):
     make_net = lambda c_in, c_out, net_name: net(
         c_in, c_out, hidden_width, dtype=dtype, name=net_name)
     transform = CONFTransform(channels // 2, num_layers, event_rank, dct_type,
-                              dtype, name)
+                              max_scale, dtype, name)
     super().__init__(channels, 2, transform, make_net, event_rank=event_rank,
                      dtype=dtype, validate_args=validate_args, name=name,
                      parameters=parameters)
