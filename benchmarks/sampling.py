@@ -92,21 +92,27 @@ def every_model(args, measure_one):
   over the grid, Glow first for each coupling."""
   for arch in args.arch:
     results = {}
-    for coupling, conv in itertools.product(COUPLINGS, CONVS):
+    for coupling, conv in itertools.product(args.couplings, CONVS):
       result = results[conv, coupling] = measure_one(
           arch, conv, coupling, args.batch, args.repeats)
       yield arch, conv, coupling, result, results['1x1', coupling]
 
 
+def add_couplings_option(parser):
+  parser.add_argument('--couplings', nargs='+', default=list(COUPLINGS),
+                      choices=COUPLINGS)
+
+
 def default_out(name, args):
   return (f'benchmarks/results/{name}_{"_".join(args.arch)}'
-          f'_threads{args.threads or "all"}.md')
+          f'_{"_".join(args.couplings)}_threads{args.threads or "all"}.md')
 
 
 def main(argv=None):
   parser = common.make_parser(
       'sampling', __doc__.split('\n')[0], batch=100, repeats=3,
       archs=ARCHS)
+  add_couplings_option(parser)
   args, command = common.parse(parser, argv)
   rows = []
   for arch, conv, coupling, r, glow in every_model(args, measure):

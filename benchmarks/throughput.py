@@ -11,7 +11,8 @@ to Glow with the same coupling in the same run.
 import numpy as np
 
 from benchmarks import common
-from benchmarks.sampling import ARCHS, IMAGE, default_out, every_model
+from benchmarks.sampling import (ARCHS, IMAGE, add_couplings_option,
+                                 default_out, every_model)
 
 
 def measure(arch, conv, coupling, batch, repeats):
@@ -36,6 +37,7 @@ def main(argv=None):
   parser = common.make_parser(
       'throughput', __doc__.split('\n')[0], batch=64, repeats=3,
       archs=ARCHS)
+  add_couplings_option(parser)
   args, command = common.parse(parser, argv)
   rows = []
   for arch, conv, coupling, t, glow in every_model(args, measure):
