@@ -7,9 +7,9 @@ import statistics
 import time
 
 
-def make_parser(name, description, batch, repeats, archs=None, out=None):
+def make_parser(name, description, batch, repeats=None, archs=None, out=None):
   """The options every benchmark `benchmarks.<name>` shares (--threads,
-  --batch, --repeats, --out, and --arch when `archs` is given)."""
+  --batch, --out; --repeats and --arch when `repeats` / `archs` are given)."""
   parser = argparse.ArgumentParser(prog=name, description=description)
   parser.add_argument('--threads', type=int, default=1,
                       help='TensorFlow threads (0 = all cores)')
@@ -17,7 +17,8 @@ def make_parser(name, description, batch, repeats, archs=None, out=None):
     parser.add_argument('--arch', nargs='+', default=['cifar10'],
                         choices=sorted(archs))
   parser.add_argument('--batch', type=int, default=batch)
-  parser.add_argument('--repeats', type=int, default=repeats)
+  if repeats:
+    parser.add_argument('--repeats', type=int, default=repeats)
   parser.add_argument('--out', default=out)
   return parser
 
@@ -26,8 +27,10 @@ def parse(parser, argv):
   """Parses and fixes the thread count; returns (args, command line)."""
   args = parser.parse_args(argv)
   set_threads(args.threads)
-  options = ' '.join(f'--{k} {" ".join(map(str, v)) if isinstance(v, list) else v}'
-                     for k, v in vars(args).items() if k != 'out')
+  options = ' '.join(
+      f'--{k.replace("_", "-")} '
+      f'{" ".join(map(str, v)) if isinstance(v, list) else v}'
+      for k, v in vars(args).items() if k != 'out')
   return args, f'python -m benchmarks.{parser.prog} {options}'
 
 

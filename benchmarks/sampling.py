@@ -114,6 +114,7 @@ def main(argv=None):
       archs=ARCHS)
   add_couplings_option(parser)
   args, command = common.parse(parser, argv)
+  out = args.out or default_out('sampling', args)
   rows = []
   for arch, conv, coupling, r, glow in every_model(args, measure):
     rows.append([arch, conv, coupling, f'{r["sample"]:.2f}',
@@ -122,19 +123,18 @@ def main(argv=None):
                  f'{r["log_prob"] / glow["log_prob"]:.2f}',
                  f'{100 * r["conv_inverse"] / r["sample"]:.0f}%'])
     print(' | '.join(rows[-1]), flush=True)
-  out = args.out or default_out('sampling', args)
-  common.write_markdown(
-      out, 'Sampling and log_prob time', command,
-      common.machine_description(args.threads),
-      ['arch', 'conv', 'coupling', f'sample {args.batch} s', 'vs Glow',
-       f'log_prob {args.batch} s', 'vs Glow', 'conv inverses'],
-      rows,
-      notes=['"vs Glow": ratio to conv=1x1 with the same coupling, same run '
-             '(Glow-quad is the reference for CInC-quad). "conv inverses": '
-             'sum of every convolution inverse timed alone at its level '
-             f'shape, as a share of the sampling time. Median of '
-             f'{args.repeats} runs after one warm-up, float32, '
-             'inside `tf.function`.'])
+    common.write_markdown(
+        out, 'Sampling and log_prob time', command,
+        common.machine_description(args.threads),
+        ['arch', 'conv', 'coupling', f'sample {args.batch} s', 'vs Glow',
+         f'log_prob {args.batch} s', 'vs Glow', 'conv inverses'],
+        rows,
+        notes=['"vs Glow": ratio to conv=1x1 with the same coupling, same run '
+               '(Glow-quad is the reference for CInC-quad). "conv inverses": '
+               'sum of every convolution inverse timed alone at its level '
+               f'shape, as a share of the sampling time. Median of '
+               f'{args.repeats} runs after one warm-up, float32, '
+               'inside `tf.function`.'])
   print(f'wrote {out}')
 
 

@@ -39,20 +39,20 @@ def main(argv=None):
       archs=ARCHS)
   add_couplings_option(parser)
   args, command = common.parse(parser, argv)
+  out = args.out or default_out('throughput', args)
   rows = []
   for arch, conv, coupling, t, glow in every_model(args, measure):
     rows.append([arch, conv, coupling, f'{t:.2f}', f'{1 / t:.3f}',
                  f'{t / glow:.2f}'])
     print(' | '.join(rows[-1]), flush=True)
-  out = args.out or default_out('throughput', args)
-  common.write_markdown(
-      out, 'Training throughput', command,
-      common.machine_description(args.threads),
-      ['arch', 'conv', 'coupling', 's / step', 'steps / s',
-       'step time vs Glow'], rows,
-      notes=[f'Batch {args.batch}, float32, one Adamax step of '
-             '`FlowModel.train_step` inside `tf.function`, median of '
-             f'{args.repeats} after one warm-up.'])
+    common.write_markdown(
+        out, 'Training throughput', command,
+        common.machine_description(args.threads),
+        ['arch', 'conv', 'coupling', 's / step', 'steps / s',
+         'step time vs Glow'], rows,
+        notes=[f'Batch {args.batch}, float32, one Adamax step of '
+               '`FlowModel.train_step` inside `tf.function`, median of '
+               f'{args.repeats} after one warm-up.'])
   print(f'wrote {out}')
 
 

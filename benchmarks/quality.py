@@ -1,0 +1,335 @@
+"""Held-out bits/dim at a fixed CPU budget, side by side (CInC Tables 1-3).
+
+Glow-affine, emerging-affine, CInC-affine, CInC-quad and the CONF flow
+(1x1 + symmetric conv, CONF coupling) are trained for the same number of
+steps on full MNIST (3 seeds) and the CIFAR-10 subset (1 seed) from a data
+folder holding `mnist.npz` and `cifar10_subset.npz`. Every model has D steps
+per level and a coupling width chosen so that its parameter count is the
+closest to Glow-affine's at `--width`. The result is held-out bits/dim
+(uniform dequantization) on the whole test split, mean +- sd over seeds,
+learning curves on a fixed held-out subset in one PNG, and the paper's
+orderings checked against the numbers.
+
+Each run writes its result to `<runs>/<dataset>_<model>_seed<k>.json` the
+moment it ends; a rerun skips the runs already there, so an interrupted
+benchmark resumes where it stopped. Independent runs go to `--jobs` worker
+processes that share the cores.
+
+  python -m benchmarks.quality --data ../shared/data
+"""
+
+import concurrent.futures
+import functools
+import json
+import math
+import multiprocessing
+import os
+import statistics
+import time
+
+from benchmarks import common
+
+MODELS = {'glow-affine': ('1x1', 'affine'),
+          'emerging-affine': ('emerging', 'affine'),
+          'cinc-affine': ('cinc', 'affine'),
+          'cinc-quad': ('cinc', 'quad'),
+          'conf': ('symmetric', 'conf')}
+DATASETS = {'mnist': dict(file='mnist.npz', levels=2, seeds=3),
+            'cifar10': dict(file='cifar10_subset.npz', levels=3, seeds=1)}
+REFERENCE = 'glow-affine'
+
+
+def _flow(image_shape, model, levels, depth, width):
+  import tfp_invconv as ti
+  conv, coupling = MODELS[model]
+  return ti.CInCFlow(image_shape, levels=levels, depth=depth,
+                     hidden_width=width, conv=conv, coupling=coupling)
+
+
+@functools.lru_cache(maxsize=None)
+def count_params(image_shape, model, levels, depth, width):
+  flow = _flow(image_shape, model, levels, depth, width)
+  return int(sum(v.shape.num_elements() for v in flow.trainable_variables))
+
+
+def matched_width(image_shape, model, levels, depth, target):
+  """The coupling width whose parameter count is the closest to `target`
+  (the count grows with the width, so a bisection finds it)."""
+  count = lambda w: count_params(image_shape, model, levels, depth, w)
+  low, high = 1, 2
+  while count(high) < target:
+    low, high = high, high * 2
+  while high - low > 1:
+    mid = (low + high) // 2
+    low, high = (mid, high) if count(mid) < target else (low, mid)
+  return min((low, high), key=lambda w: abs(count(w) - target))
+
+
+def plan(args):
+  """One dict per run: dataset, model, seed, width and parameter count."""
+  import numpy as np
+  runs = []
+  for name in args.datasets:
+    spec = DATASETS[name]
+    with np.load(os.path.join(args.data, spec['file'])) as arrays:
+      image_shape = arrays['x_test'].shape[1:]
+    image_shape = tuple(image_shape) + (1,) * (3 - len(image_shape))
+    target = count_params(image_shape, REFERENCE, spec['levels'], args.depth,
+                          args.width)
+    for model in args.models:
+      width = (args.width if model == REFERENCE else matched_width(
+          image_shape, model, spec['levels'], args.depth, target))
+      params = count_params(image_shape, model, spec['levels'], args.depth,
+                            width)
+      runs += [dict(dataset=name, model=model, seed=seed, width=width,
+                    params=params, levels=spec['levels'])
+               for seed in range(spec['seeds'])]
+  return runs
+
+
+def _run_path(args, run):
+  return os.path.join(args.runs,
+                      f'{run["dataset"]}_{run["model"]}_seed{run["seed"]}.json')
+
+
+def train_one(args, run):
+  """Trains one model; returns the run dict with its results added."""
+  common.set_threads(args.threads)
+  import keras
+  import numpy as np
+  import tensorflow as tf
+  from tfp_invconv.model import FlowModel
+  from training import callbacks, data
+
+  start_wall, start_cpu = time.perf_counter(), time.process_time()
+  keras.utils.set_random_seed(run['seed'])
+  path = os.path.join(args.data, DATASETS[run['dataset']]['file'])
+  train, test = data.load(path, 'train'), data.load(path, 'test')
+  model = FlowModel(_flow(train.image_shape, run['model'], run['levels'],
+                          args.depth, run['width']),
+                    num_levels=train.num_levels)
+  model.compile(optimizer=keras.optimizers.Adamax(
+      callbacks.WarmupSchedule(args.lr, args.warmup_steps)))
+  curve_images = data.ImageData(test.images.take(args.curve_images),
+                                test.image_shape, test.num_levels,
+                                args.curve_images)
+  history = model.fit(
+      data.batches(train, args.batch, seed=run['seed'], repeat=True),
+      steps_per_epoch=args.eval_every, epochs=args.steps // args.eval_every,
+      validation_data=data.batches(curve_images, 500, shuffle=False),
+      callbacks=[callbacks.TerminateOnNaN()], verbose=0).history
+  bits_per_dim = tf.function(model.bits_per_dim)
+  values = [bits_per_dim(batch).numpy()
+            for batch in data.batches(test, 500, shuffle=False)]
+  return dict(run, steps=args.steps, batch=args.batch,
+              test_bpd=float(np.mean(np.concatenate(values))),
+              curve_steps=[args.eval_every * (i + 1)
+                           for i in range(len(history['val_bpd']))],
+              train_bpd=[float(v) for v in history['bpd']],
+              curve_bpd=[float(v) for v in history['val_bpd']],
+              wall_s=time.perf_counter() - start_wall,
+              cpu_s=time.process_time() - start_cpu)
+
+
+def _save(path, result):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path + '.tmp', 'w') as f:
+    json.dump(result, f, indent=1)
+  os.replace(path + '.tmp', path)
+
+
+def run_all(args, runs):
+  """Trains the runs that have no result yet, `args.jobs` at a time."""
+  todo = [r for r in runs if not os.path.exists(_run_path(args, r))]
+  print(f'{len(runs) - len(todo)} of {len(runs)} runs already done; '
+        f'{len(todo)} to go on {args.jobs} worker(s)', flush=True)
+  context = multiprocessing.get_context('spawn')
+  with concurrent.futures.ProcessPoolExecutor(args.jobs,
+                                              mp_context=context) as pool:
+    futures = {pool.submit(train_one, args, r): r for r in todo}
+    for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+      result = future.result()
+      _save(_run_path(args, result), result)
+      print(f'[{done}/{len(todo)}] {result["dataset"]} {result["model"]} '
+            f'seed {result["seed"]}: test {result["test_bpd"]:.4f} bits/dim '
+            f'in {result["wall_s"] / 60:.1f} min', flush=True)
+  results = []
+  for r in runs:
+    with open(_run_path(args, r)) as f:
+      results.append(json.load(f))
+  return results
+
+
+def summarize(results):
+  """{(dataset, model): (mean, sd or None, [runs])}."""
+  groups = {}
+  for r in results:
+    groups.setdefault((r['dataset'], r['model']), []).append(r)
+  summary = {}
+  for key, group in groups.items():
+    values = [r['test_bpd'] for r in group]
+    sd = statistics.stdev(values) if len(values) > 1 else None
+    summary[key] = (statistics.mean(values), sd, group)
+  return summary
+
+
+# The paper's claims: (name, better or equal model, other model, kind).
+CLAIMS = [
+    ('CInC matches emerging convolutions (Tables 1-2)', 'cinc-affine',
+     'emerging-affine', 'equal'),
+    ('Quad-coupling beats affine coupling (Table 3)', 'cinc-quad',
+     'cinc-affine', 'better'),
+    ('CInC beats Glow\'s 1x1 convolutions (Tables 1-2)', 'cinc-affine',
+     'glow-affine', 'better'),
+    ('Emerging convolutions beat Glow\'s 1x1 (Tables 1-2)', 'emerging-affine',
+     'glow-affine', 'better'),
+]
+
+
+def verdict(summary, dataset, first, second, kind):
+  """Plain-words check of one claim; differences are called real when they
+  exceed twice the larger seed sd of the two models."""
+  if (dataset, first) not in summary or (dataset, second) not in summary:
+    return None
+  mean_a, sd_a, _ = summary[dataset, first]
+  mean_b, sd_b, _ = summary[dataset, second]
+  diff = mean_a - mean_b
+  text = f'{first} - {second} = {diff:+.4f} bits/dim'
+  if sd_a is None or sd_b is None:
+    holds = (diff < 0) if kind == 'better' else None
+    direction = {True: 'in the claimed direction',
+                 False: 'against the claim',
+                 None: 'no spread to judge "equal" by'}[holds]
+    return f'{text}; one seed, {direction} (not separable from seed noise)'
+  noise = 2 * max(sd_a, sd_b)
+  if abs(diff) <= noise:
+    outcome = ('holds' if kind == 'equal'
+               else 'not shown: the difference is within seed noise')
+  elif diff < 0:
+    outcome = 'holds' if kind == 'better' else 'does not hold: first is better'
+  else:
+    outcome = 'does not hold: reversed'
+  return f'{text} (2 sd = {noise:.4f}): {outcome}'
+
+
+def plot_curves(path, results, datasets):
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  import numpy as np
+  fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4.5),
+                           squeeze=False)
+  for ax, name in zip(axes[0], datasets):
+    for model in MODELS:
+      group = [r for r in results
+               if r['dataset'] == name and r['model'] == model]
+      if not group:
+        continue
+      length = min(len(r['curve_bpd']) for r in group)
+      curves = np.array([r['curve_bpd'][:length] for r in group])
+      steps = group[0]['curve_steps'][:length]
+      mean = curves.mean(0)
+      line, = ax.plot(steps, mean, label=f'{model} ({group[0]["params"]:,})')
+      if len(group) > 1:
+        sd = curves.std(0, ddof=1)
+        ax.fill_between(steps, mean - sd, mean + sd, alpha=0.2,
+                        color=line.get_color())
+    ax.set_title(f'{name}: held-out bits/dim (mean +- sd over seeds)')
+    ax.set_xlabel('training step')
+    ax.set_ylabel('bits/dim')
+    ax.grid(alpha=0.3)
+    ax.legend(title='model (parameters)')
+    finite = [r['curve_bpd'][-1] for r in results if r['dataset'] == name
+              and math.isfinite(r['curve_bpd'][-1])]
+    if finite:  # the first evaluations are far higher; keep the end readable
+      ax.set_ylim(top=max(finite) + 3 * (max(finite) - min(finite) + 0.05))
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def report(args, command, results, wall_s):
+  summary = summarize(results)
+  rows = []
+  for (name, model), (mean, sd, group) in summary.items():
+    rows.append([name, model, group[0]['width'], f'{group[0]["params"]:,}',
+                 len(group), f'{mean:.4f}',
+                 '-' if sd is None else f'{sd:.4f}',
+                 f'{statistics.mean(r["wall_s"] for r in group) / 60:.1f}',
+                 f'{statistics.mean(r["cpu_s"] for r in group) / 60:.1f}'])
+  claims = []
+  for name in args.datasets:
+    for claim, first, second, kind in CLAIMS:
+      text = verdict(summary, name, first, second, kind)
+      if text:
+        claims.append(f'- {name}, {claim}: {text}.')
+  png = os.path.splitext(args.out)[0] + '.png'
+  plot_curves(png, results, args.datasets)
+  cpu_minutes = sum(r['cpu_s'] for r in results) / 60
+  run_minutes = sum(r['wall_s'] for r in results) / 60
+  common.write_markdown(
+      args.out, 'Held-out bits/dim at a fixed CPU budget', command,
+      common.machine_description(args.threads) +
+      f'; {args.jobs} worker process(es)',
+      ['dataset', 'model', 'width', 'parameters', 'seeds',
+       'test bits/dim (mean)', 'sd', 'wall min / run', 'CPU min / run'],
+      rows,
+      notes=[
+          f'Each run: {args.steps} Adamax steps of batch {args.batch}, '
+          f'learning rate {args.lr} after a {args.warmup_steps}-step linear '
+          f'warm-up, depth D = {args.depth} per level (L = 2 on 28 x 28 '
+          'MNIST, 3 on 32 x 32 CIFAR-10), uniform dequantization. Widths '
+          f'match each model\'s parameter count to Glow-affine at width '
+          f'{args.width}. Test bits/dim: the whole held-out split (MNIST '
+          'test, 10,000 images; CIFAR-10 subset `x_test`, 5,000 images).',
+          '',
+          f'Compute: {run_minutes:.1f} run-minutes, {cpu_minutes:.1f} '
+          f'CPU-minutes in all; this invocation took {wall_s / 60:.1f} min '
+          'of wall time (it skips runs whose results were already saved).',
+          '',
+          f'![learning curves]({os.path.basename(png)})',
+          '',
+          '## The paper\'s orderings at this budget',
+          ''] + claims)
+  print(open(args.out).read())
+  print(f'wrote {args.out} and {png}')
+
+
+def main(argv=None):
+  parser = common.make_parser(
+      'quality', __doc__.split('\n')[0], batch=64,
+      out='benchmarks/results/quality.md')
+  parser.add_argument('--data', default='../shared/data',
+                      help='folder with mnist.npz and cifar10_subset.npz')
+  parser.add_argument('--datasets', nargs='+', default=list(DATASETS),
+                      choices=list(DATASETS))
+  parser.add_argument('--models', nargs='+', default=list(MODELS),
+                      choices=list(MODELS))
+  parser.add_argument('--steps', type=int, default=500)
+  parser.add_argument('--eval-every', type=int, default=100)
+  parser.add_argument('--curve-images', type=int, default=1000)
+  parser.add_argument('--depth', type=int, default=4)
+  parser.add_argument('--width', type=int, default=64)
+  parser.add_argument('--lr', type=float, default=1e-3)
+  parser.add_argument('--warmup-steps', type=int, default=100)
+  parser.add_argument('--jobs', type=int, default=os.cpu_count(),
+                      help='runs trained at once, in separate processes of '
+                           '--threads threads each')
+  parser.add_argument('--runs', default='benchmarks/results/quality_runs',
+                      help='folder of the per-run results (resume point)')
+  args = parser.parse_args(argv)
+  for name in args.datasets:
+    path = os.path.join(args.data, DATASETS[name]['file'])
+    if not os.path.exists(path):
+      parser.error(f'{path} not found; pass --data DIR with '
+                   f'{DATASETS[name]["file"]} in it')
+  if args.steps % args.eval_every:
+    parser.error('--steps must be a multiple of --eval-every')
+  _, command = common.parse(parser, argv)
+  start = time.perf_counter()
+  results = run_all(args, plan(args))
+  report(args, command, results, time.perf_counter() - start)
+
+
+if __name__ == '__main__':
+  main()
