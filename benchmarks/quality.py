@@ -25,6 +25,7 @@ import math
 import multiprocessing
 import os
 import statistics
+import threading
 import time
 
 from benchmarks import common
@@ -138,14 +139,25 @@ def _save(path, result):
   os.replace(path + '.tmp', path)
 
 
+def _exit_with(parent):
+  """Ends this worker when the benchmark process that started it dies
+  (killed, not just interrupted), instead of training on orphaned."""
+  def watch():
+    while os.getppid() == parent:
+      time.sleep(1)
+    os._exit(1)
+  threading.Thread(target=watch, daemon=True).start()
+
+
 def run_all(args, runs):
   """Trains the runs that have no result yet, `args.jobs` at a time."""
   todo = [r for r in runs if not os.path.exists(_run_path(args, r))]
   print(f'{len(runs) - len(todo)} of {len(runs)} runs already done; '
         f'{len(todo)} to go on {args.jobs} worker(s)', flush=True)
   context = multiprocessing.get_context('spawn')
-  with concurrent.futures.ProcessPoolExecutor(args.jobs,
-                                              mp_context=context) as pool:
+  with concurrent.futures.ProcessPoolExecutor(
+      args.jobs, mp_context=context, initializer=_exit_with,
+      initargs=(os.getpid(),)) as pool:
     futures = {pool.submit(train_one, args, r): r for r in todo}
     for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
       result = future.result()

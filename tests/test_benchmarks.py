@@ -1,0 +1,129 @@
+"""The quality benchmark's bookkeeping: matched widths, verdicts, resume."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from benchmarks import quality
+
+
+def _summary(**groups):
+  """{('mnist', model): (mean, sd, runs)} from model=[bits/dim per seed]."""
+  results = [dict(dataset='mnist', model=model.replace('_', '-'), test_bpd=v)
+             for model, values in groups.items() for v in values]
+  return quality.summarize(results)
+
+
+def test_equal_claim_holds_within_seed_noise():
+  summary = _summary(cinc_affine=[1.50, 1.52, 1.51],
+                     emerging_affine=[1.51, 1.53, 1.50])
+  text = quality.verdict(summary, 'mnist', 'cinc-affine', 'emerging-affine',
+                         'equal')
+  assert text.endswith('holds')
+
+
+def test_better_claim_needs_a_difference_beyond_noise():
+  clear = _summary(cinc_quad=[1.40, 1.41, 1.40],
+                   cinc_affine=[1.50, 1.51, 1.50])
+  assert quality.verdict(clear, 'mnist', 'cinc-quad', 'cinc-affine',
+                         'better').endswith('holds')
+  noisy = _summary(cinc_quad=[1.40, 1.50, 1.45],
+                   cinc_affine=[1.42, 1.52, 1.47])
+  assert 'within seed noise' in quality.verdict(
+      noisy, 'mnist', 'cinc-quad', 'cinc-affine', 'better')
+  reversed_ = _summary(cinc_quad=[1.60, 1.61, 1.60],
+                       cinc_affine=[1.50, 1.51, 1.50])
+  assert 'reversed' in quality.verdict(reversed_, 'mnist', 'cinc-quad',
+                                       'cinc-affine', 'better')
+
+
+def test_one_seed_gives_a_direction_only():
+  summary = _summary(cinc_quad=[1.4], cinc_affine=[1.5])
+  text = quality.verdict(summary, 'mnist', 'cinc-quad', 'cinc-affine',
+                         'better')
+  assert 'one seed, in the claimed direction' in text
+  assert quality.verdict(summary, 'mnist', 'conf', 'cinc-affine',
+                         'better') is None
+
+
+def test_matched_width_is_the_closest_parameter_count():
+  shape, levels, depth = (8, 8, 1), 2, 1
+  target = quality.count_params(shape, 'glow-affine', levels, depth, 16)
+  width = quality.matched_width(shape, 'cinc-quad', levels, depth, target)
+  gap = lambda w: abs(quality.count_params(shape, 'cinc-quad', levels, depth,
+                                           w) - target)
+  assert gap(width) <= min(gap(width - 1), gap(width + 1))
+  assert width < 16  # three conditioners share the budget of one
+
+
+@pytest.mark.slow
+def test_quality_benchmark_runs_resumes_and_reports(tmp_path):
+  rng = np.random.default_rng(0)
+  data = tmp_path / 'data'
+  data.mkdir()
+  np.savez(data / 'mnist.npz',
+           x_train=rng.integers(0, 256, (32, 8, 8), 'uint8'),
+           x_test=rng.integers(0, 256, (16, 8, 8), 'uint8'))
+  out = tmp_path / 'quality.md'
+  argv = ['--data', str(data), '--datasets', 'mnist',
+          '--models', 'cinc-affine', 'cinc-quad',
+          '--steps', '2', '--eval-every', '1', '--curve-images', '8',
+          '--width', '8', '--depth', '1', '--batch', '8', '--jobs', '1',
+          '--runs', str(tmp_path / 'runs'), '--out', str(out)]
+  quality.main(argv)
+  runs = sorted(os.listdir(tmp_path / 'runs'))
+  assert len(runs) == 3 * 2  # three seeds of two models
+  with open(tmp_path / 'runs' / 'mnist_cinc-quad_seed1.json') as f:
+    run = json.load(f)
+  assert run['curve_steps'] == [1, 2] and len(run['curve_bpd']) == 2
+  assert np.isfinite(run['test_bpd']) and run['steps'] == 2
+  report = out.read_text()
+  assert 'Quad-coupling beats affine coupling' in report
+  assert (tmp_path / 'quality.png').stat().st_size > 0
+
+  stamps = {r: os.path.getmtime(tmp_path / 'runs' / r) for r in runs}
+  quality.main(argv)  # everything is saved: nothing retrains
+  assert stamps == {r: os.path.getmtime(tmp_path / 'runs' / r) for r in runs}
+
+
+PARENT = """
+import concurrent.futures, multiprocessing, os, time
+from benchmarks import quality
+if __name__ == '__main__':
+  pool = concurrent.futures.ProcessPoolExecutor(
+      1, mp_context=multiprocessing.get_context('spawn'),
+      initializer=quality._exit_with, initargs=(os.getpid(),))
+  print(pool.submit(os.getpid).result(), flush=True)
+  pool.submit(time.sleep, 600)  # the worker is busy when its parent dies
+  time.sleep(600)
+"""
+
+
+def test_workers_end_when_the_benchmark_is_killed(tmp_path):
+  script = tmp_path / 'parent.py'
+  script.write_text(PARENT)
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  parent = subprocess.Popen(
+      [sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+      cwd=root, env=dict(os.environ, PYTHONPATH=root))
+  worker = int(parent.stdout.readline())
+  parent.kill()
+  parent.wait()
+  deadline = time.time() + 20
+  while time.time() < deadline and _alive(worker):
+    time.sleep(0.2)
+  assert not _alive(worker)
+
+
+def _alive(pid):
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  with open(f'/proc/{pid}/stat') as f:  # a zombie has exited
+    return f.read().split(')')[-1].split()[0] != 'Z'
