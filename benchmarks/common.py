@@ -27,11 +27,16 @@ def parse(parser, argv):
   """Parses and fixes the thread count; returns (args, command line)."""
   args = parser.parse_args(argv)
   set_threads(args.threads)
+  return args, command_line(parser.prog, args)
+
+
+def command_line(name, args):
+  """The command that reruns `benchmarks.<name>` with `args` (bar --out)."""
   options = ' '.join(
       f'--{k.replace("_", "-")} '
       f'{" ".join(map(str, v)) if isinstance(v, list) else v}'
       for k, v in vars(args).items() if k != 'out')
-  return args, f'python -m benchmarks.{parser.prog} {options}'
+  return f'python -m benchmarks.{name} {options}'
 
 
 def set_threads(threads):
