@@ -212,19 +212,20 @@ def verdict(summary, dataset, first, second, kind):
   diff = mean_a - mean_b
   text = f'{first} - {second} = {diff:+.4f} bits/dim'
   if sd_a is None or sd_b is None:
-    holds = (diff < 0) if kind == 'better' else None
-    direction = {True: 'in the claimed direction',
-                 False: 'against the claim',
-                 None: 'no spread to judge "equal" by'}[holds]
-    return f'{text}; one seed, {direction} (not separable from seed noise)'
+    if kind == 'equal':
+      return f'{text}; one seed, so no seed spread to judge "equal" by'
+    direction = ('in the claimed direction' if diff < 0
+                 else 'against the claim')
+    return (f'{text}; one seed: {direction}, with no seed spread to test '
+            'its size against')
   noise = 2 * max(sd_a, sd_b)
   if abs(diff) <= noise:
     outcome = ('holds' if kind == 'equal'
                else 'not shown: the difference is within seed noise')
-  elif diff < 0:
-    outcome = 'holds' if kind == 'better' else 'does not hold: first is better'
+  elif kind == 'equal':
+    outcome = f'does not hold: {first} is {"better" if diff < 0 else "worse"}'
   else:
-    outcome = 'does not hold: reversed'
+    outcome = 'holds' if diff < 0 else 'does not hold: reversed'
   return f'{text} (2 sd = {noise:.4f}): {outcome}'
 
 
@@ -299,9 +300,12 @@ def report(args, command, results, wall_s):
           f'{args.width}. Test bits/dim: the whole held-out split (MNIST '
           'test, 10,000 images; CIFAR-10 subset `x_test`, 5,000 images).',
           '',
-          f'Compute: {run_minutes:.1f} run-minutes, {cpu_minutes:.1f} '
-          f'CPU-minutes in all; this invocation took {wall_s / 60:.1f} min '
-          'of wall time (it skips runs whose results were already saved).',
+          f'Compute: {len(results)} runs, {cpu_minutes:.1f} CPU-minutes '
+          f'and {run_minutes:.1f} run-minutes in all, about '
+          f'{run_minutes / args.jobs:.0f} min of wall time on {args.jobs} '
+          f'workers; this invocation took {wall_s / 60:.1f} min (it skips '
+          'runs whose results were already saved). Steps are fixed, not '
+          'time: the models differ in cost per step (CPU min / run).',
           '',
           f'![learning curves]({os.path.basename(png)})',
           '',

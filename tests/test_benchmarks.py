@@ -25,6 +25,10 @@ def test_equal_claim_holds_within_seed_noise():
   text = quality.verdict(summary, 'mnist', 'cinc-affine', 'emerging-affine',
                          'equal')
   assert text.endswith('holds')
+  worse = _summary(cinc_affine=[1.70, 1.71, 1.70],
+                   emerging_affine=[1.51, 1.53, 1.50])
+  assert quality.verdict(worse, 'mnist', 'cinc-affine', 'emerging-affine',
+                         'equal').endswith('does not hold: cinc-affine is worse')
 
 
 def test_better_claim_needs_a_difference_beyond_noise():
@@ -46,7 +50,7 @@ def test_one_seed_gives_a_direction_only():
   summary = _summary(cinc_quad=[1.4], cinc_affine=[1.5])
   text = quality.verdict(summary, 'mnist', 'cinc-quad', 'cinc-affine',
                          'better')
-  assert 'one seed, in the claimed direction' in text
+  assert 'one seed: in the claimed direction' in text
   assert quality.verdict(summary, 'mnist', 'conf', 'cinc-affine',
                          'better') is None
 
