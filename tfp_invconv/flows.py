@@ -57,7 +57,8 @@ class CInCFlow(tfb.Invert):
       hidden_width: channels of the coupling networks.
       conv: 'cinc' (CInC paper), 'emerging' (1x1 + emerging conv),
         '1x1' (Glow), 'cinc+1x1' or 'symmetric' (1x1 + DCT symmetric conv,
-        Karami et al.).
+        Karami et al.). In short trainings 'cinc' learns slower than
+        'cinc+1x1' (benchmarks/results/quality.md).
       coupling: 'affine' (Glow), 'quad' (CInC paper) or 'conf' (Karami et
         al.'s combined convolution-multiplication coupling).
       kernel_size: k of the CInC convolutions.
