@@ -98,23 +98,23 @@ def every_model(args, measure_one):
       yield arch, conv, coupling, result, results['1x1', coupling]
 
 
-def add_couplings_option(parser):
+def grid_options(name, description, batch, argv):
+  """Parses the options of a benchmark over the model grid; returns (args,
+  command line, results path)."""
+  parser = common.make_parser(name, description, batch=batch, repeats=3,
+                              archs=ARCHS)
   parser.add_argument('--couplings', nargs='+', default=list(COUPLINGS),
                       choices=COUPLINGS)
-
-
-def default_out(name, args):
-  return (f'benchmarks/results/{name}_{"_".join(args.arch)}'
-          f'_{"_".join(args.couplings)}_threads{args.threads or "all"}.md')
+  args, command = common.parse(parser, argv)
+  out = args.out or (
+      f'benchmarks/results/{name}_{"_".join(args.arch)}'
+      f'_{"_".join(args.couplings)}_threads{args.threads or "all"}.md')
+  return args, command, out
 
 
 def main(argv=None):
-  parser = common.make_parser(
-      'sampling', __doc__.split('\n')[0], batch=100, repeats=3,
-      archs=ARCHS)
-  add_couplings_option(parser)
-  args, command = common.parse(parser, argv)
-  out = args.out or default_out('sampling', args)
+  args, command, out = grid_options('sampling', __doc__.split('\n')[0],
+                                    100, argv)
   rows = []
   for arch, conv, coupling, r, glow in every_model(args, measure):
     rows.append([arch, conv, coupling, f'{r["sample"]:.2f}',

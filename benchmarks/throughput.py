@@ -11,8 +11,7 @@ to Glow with the same coupling in the same run.
 import numpy as np
 
 from benchmarks import common
-from benchmarks.sampling import (ARCHS, IMAGE, add_couplings_option,
-                                 default_out, every_model)
+from benchmarks.sampling import ARCHS, IMAGE, every_model, grid_options
 
 
 def measure(arch, conv, coupling, batch, repeats):
@@ -34,12 +33,8 @@ def measure(arch, conv, coupling, batch, repeats):
 
 
 def main(argv=None):
-  parser = common.make_parser(
-      'throughput', __doc__.split('\n')[0], batch=64, repeats=3,
-      archs=ARCHS)
-  add_couplings_option(parser)
-  args, command = common.parse(parser, argv)
-  out = args.out or default_out('throughput', args)
+  args, command, out = grid_options('throughput', __doc__.split('\n')[0],
+                                    64, argv)
   rows = []
   for arch, conv, coupling, t, glow in every_model(args, measure):
     rows.append([arch, conv, coupling, f'{t:.2f}', f'{1 / t:.3f}',
