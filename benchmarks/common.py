@@ -82,3 +82,18 @@ def write_markdown(path, title, command, machine, header, rows, notes=()):
     lines += [''] + list(notes)
   with open(path, 'w') as f:
     f.write('\n'.join(lines) + '\n')
+
+
+class ResultsTable:
+  """A markdown results table that prints each row and rewrites its file
+  after every row, so an interrupted benchmark keeps what it measured."""
+
+  def __init__(self, path, title, command, machine, header, notes=()):
+    self.path, self.rows = path, []
+    self._page = dict(title=title, command=command, machine=machine,
+                      header=header, notes=notes)
+
+  def add(self, row):
+    self.rows.append([str(c) for c in row])
+    print(' | '.join(self.rows[-1]), flush=True)
+    write_markdown(self.path, rows=self.rows, **self._page)

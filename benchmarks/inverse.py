@@ -60,31 +60,28 @@ def main(argv=None):
       out='benchmarks/results/inverse.md')
   parser.add_argument('--stddev', type=float, default=0.1)
   args, command = common.parse(parser, argv)
-  rows = []
-  for kind in ('cinc', 'emerging'):
-    for shape in SHAPES:
-      r = measure(kind, shape, args.batch, args.repeats, args.stddev)
-      rows.append([
-          'CInCConv2D' if kind == 'cinc' else 'EmergingConv2D',
-          'x'.join(map(str, shape)),
-          f'{r["forward"] * 1e3:.2f}',
-          f'{r["wavefront"] * 1e3:.2f}', f'{r["wavefront"] / r["forward"]:.2f}',
-          f'{r["jacobi"] * 1e3:.2f}', f'{r["jacobi"] / r["forward"]:.2f}',
-          f'{r["wavefront_error"]:.1e}', f'{r["jacobi_error"]:.1e}'])
-      print(' | '.join(rows[-1]), flush=True)
-  common.write_markdown(
+  table = common.ResultsTable(
       args.out, 'Convolution inverse vs forward', command,
       common.machine_description(args.threads),
       ['layer', 'H x W x C', 'forward ms', 'wavefront ms', 'wavefront / fwd',
        'block-Jacobi ms', 'Jacobi / fwd', 'max err wavefront',
        'max err Jacobi'],
-      rows,
       notes=[f'Batch {args.batch}, float32, median of {args.repeats} runs '
              'after warm-up, each call inside `tf.function`. Kernels: every '
              f'tap N(0, {args.stddev}) except the unit centre diagonal. '
              'Errors: max |inverse(forward(x)) - x| on standard-normal x; '
              'their size is set by the conditioning of the drawn kernel '
              '(see tests/test_solvers.py), not by the solver.'])
+  for kind in ('cinc', 'emerging'):
+    for shape in SHAPES:
+      r = measure(kind, shape, args.batch, args.repeats, args.stddev)
+      table.add([
+          'CInCConv2D' if kind == 'cinc' else 'EmergingConv2D',
+          'x'.join(map(str, shape)),
+          f'{r["forward"] * 1e3:.2f}',
+          f'{r["wavefront"] * 1e3:.2f}', f'{r["wavefront"] / r["forward"]:.2f}',
+          f'{r["jacobi"] * 1e3:.2f}', f'{r["jacobi"] / r["forward"]:.2f}',
+          f'{r["wavefront_error"]:.1e}', f'{r["jacobi_error"]:.1e}'])
   print(f'wrote {args.out}')
 
 

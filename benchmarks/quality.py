@@ -102,8 +102,6 @@ def train_one(args, run):
   """Trains one model; returns the run dict with its results added."""
   common.set_threads(args.threads)
   import keras
-  import numpy as np
-  import tensorflow as tf
   from tfp_invconv.model import FlowModel
   from training import callbacks, data
 
@@ -124,11 +122,8 @@ def train_one(args, run):
       steps_per_epoch=args.eval_every, epochs=args.steps // args.eval_every,
       validation_data=data.batches(curve_images, 500, shuffle=False),
       callbacks=[callbacks.TerminateOnNaN()], verbose=0).history
-  bits_per_dim = tf.function(model.bits_per_dim)
-  values = [bits_per_dim(batch).numpy()
-            for batch in data.batches(test, 500, shuffle=False)]
   return dict(run, steps=args.steps, batch=args.batch,
-              test_bpd=float(np.mean(np.concatenate(values))),
+              test_bpd=data.mean_bits_per_dim(model, test, 500),
               curve_steps=[args.eval_every * (i + 1)
                            for i in range(len(history['val_bpd']))],
               train_bpd=[float(v) for v in history['bpd']],

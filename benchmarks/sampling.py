@@ -115,26 +115,23 @@ def grid_options(name, description, batch, argv):
 def main(argv=None):
   args, command, out = grid_options('sampling', __doc__.split('\n')[0],
                                     100, argv)
-  rows = []
+  table = common.ResultsTable(
+      out, 'Sampling and log_prob time', command,
+      common.machine_description(args.threads),
+      ['arch', 'conv', 'coupling', f'sample {args.batch} s', 'vs Glow',
+       f'log_prob {args.batch} s', 'vs Glow', 'conv inverses'],
+      notes=['"vs Glow": ratio to conv=1x1 with the same coupling, same run '
+             '(Glow-quad is the reference for CInC-quad). "conv inverses": '
+             'sum of every convolution inverse timed alone at its level '
+             f'shape, as a share of the sampling time. Median of '
+             f'{args.repeats} runs after one warm-up, float32, '
+             'inside `tf.function`.'])
   for arch, conv, coupling, r, glow in every_model(args, measure):
-    rows.append([arch, conv, coupling, f'{r["sample"]:.2f}',
-                 f'{r["sample"] / glow["sample"]:.2f}',
-                 f'{r["log_prob"]:.2f}',
-                 f'{r["log_prob"] / glow["log_prob"]:.2f}',
-                 f'{100 * r["conv_inverse"] / r["sample"]:.0f}%'])
-    print(' | '.join(rows[-1]), flush=True)
-    common.write_markdown(
-        out, 'Sampling and log_prob time', command,
-        common.machine_description(args.threads),
-        ['arch', 'conv', 'coupling', f'sample {args.batch} s', 'vs Glow',
-         f'log_prob {args.batch} s', 'vs Glow', 'conv inverses'],
-        rows,
-        notes=['"vs Glow": ratio to conv=1x1 with the same coupling, same run '
-               '(Glow-quad is the reference for CInC-quad). "conv inverses": '
-               'sum of every convolution inverse timed alone at its level '
-               f'shape, as a share of the sampling time. Median of '
-               f'{args.repeats} runs after one warm-up, float32, '
-               'inside `tf.function`.'])
+    table.add([arch, conv, coupling, f'{r["sample"]:.2f}',
+               f'{r["sample"] / glow["sample"]:.2f}',
+               f'{r["log_prob"]:.2f}',
+               f'{r["log_prob"] / glow["log_prob"]:.2f}',
+               f'{100 * r["conv_inverse"] / r["sample"]:.0f}%'])
   print(f'wrote {out}')
 
 

@@ -38,24 +38,21 @@ def main(argv=None):
       'symmetric', __doc__.split('\n')[0], batch=100, repeats=30,
       out='benchmarks/results/symmetric.md')
   args, command = common.parse(parser, argv)
-  rows = []
-  for dct_type in (2, 1):
-    for shape in SHAPES:
-      r = measure(shape, dct_type, args.batch, args.repeats)
-      rows.append([f'DCT-{"II (orthonormal)" if dct_type == 2 else "I"}',
-                   'x'.join(map(str, shape)), f'{r["forward"] * 1e3:.3f}',
-                   f'{r["inverse"] * 1e3:.3f}',
-                   f'{r["inverse"] / r["forward"]:.2f}', f'{r["error"]:.1e}'])
-      print(' | '.join(rows[-1]), flush=True)
-  common.write_markdown(
+  table = common.ResultsTable(
       args.out, 'SymmetricConv: inverse vs forward', command,
       common.machine_description(args.threads),
       ['DCT', 'H x W x C', 'forward ms', 'inverse ms', 'inverse / forward',
        'max round-trip error'],
-      rows,
       notes=[f'Batch {args.batch}, float32, median of {args.repeats} runs '
              'after warm-up, inside `tf.function`; spectrum log w ~ N(0, 0.5), '
              'inputs standard normal.'])
+  for dct_type in (2, 1):
+    for shape in SHAPES:
+      r = measure(shape, dct_type, args.batch, args.repeats)
+      table.add([f'DCT-{"II (orthonormal)" if dct_type == 2 else "I"}',
+                 'x'.join(map(str, shape)), f'{r["forward"] * 1e3:.3f}',
+                 f'{r["inverse"] * 1e3:.3f}',
+                 f'{r["inverse"] / r["forward"]:.2f}', f'{r["error"]:.1e}'])
   print(f'wrote {args.out}')
 
 

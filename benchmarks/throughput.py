@@ -35,19 +35,17 @@ def measure(arch, conv, coupling, batch, repeats):
 def main(argv=None):
   args, command, out = grid_options('throughput', __doc__.split('\n')[0],
                                     64, argv)
-  rows = []
+  table = common.ResultsTable(
+      out, 'Training throughput', command,
+      common.machine_description(args.threads),
+      ['arch', 'conv', 'coupling', 's / step', 'steps / s',
+       'step time vs Glow'],
+      notes=[f'Batch {args.batch}, float32, one Adamax step of '
+             '`FlowModel.train_step` inside `tf.function`, median of '
+             f'{args.repeats} after one warm-up.'])
   for arch, conv, coupling, t, glow in every_model(args, measure):
-    rows.append([arch, conv, coupling, f'{t:.2f}', f'{1 / t:.3f}',
-                 f'{t / glow:.2f}'])
-    print(' | '.join(rows[-1]), flush=True)
-    common.write_markdown(
-        out, 'Training throughput', command,
-        common.machine_description(args.threads),
-        ['arch', 'conv', 'coupling', 's / step', 'steps / s',
-         'step time vs Glow'], rows,
-        notes=[f'Batch {args.batch}, float32, one Adamax step of '
-               '`FlowModel.train_step` inside `tf.function`, median of '
-               f'{args.repeats} after one warm-up.'])
+    table.add([arch, conv, coupling, f'{t:.2f}', f'{1 / t:.3f}',
+               f'{t / glow:.2f}'])
   print(f'wrote {out}')
 
 

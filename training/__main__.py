@@ -92,13 +92,10 @@ def _train(args):
 
 
 def _evaluate(args):
-  import numpy as np
   from training import artifacts, data
   model, config = artifacts.load_model(args.run)
   test = data.load(args.dataset or config['dataset'], 'test', args.data_dir)
-  values = [model.bits_per_dim(batch).numpy()
-            for batch in data.batches(test, 256, shuffle=False)]
-  bpd = float(np.mean(np.concatenate(values)))
+  bpd = data.mean_bits_per_dim(model, test)
   print(f'test bits/dim: {bpd:.4f} ({test.size} images)')
   return bpd
 

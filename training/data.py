@@ -155,3 +155,11 @@ def batches(data, batch_size, shuffle=True, flip=False, seed=None,
                         num_parallel_calls=tf.data.AUTOTUNE)
   return images.batch(batch_size, drop_remainder=repeat).prefetch(
       tf.data.AUTOTUNE)
+
+
+def mean_bits_per_dim(model, data, batch_size=256):
+  """Average bits/dim of `model` over every image of `data`, in order."""
+  bits_per_dim = tf.function(model.bits_per_dim)
+  values = [bits_per_dim(batch).numpy()
+            for batch in batches(data, batch_size, shuffle=False)]
+  return float(np.mean(np.concatenate(values)))
