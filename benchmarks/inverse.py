@@ -1,8 +1,9 @@
 """Forward convolution vs exact inverse, at the CIFAR-10 level shapes.
 
-For CInCConv2D (k = 3) and EmergingConv2D, batch 100, realistic kernels
-(every tap, including the centre's free triangle, drawn with std 0.1; unit
-centre diagonal), all inside `tf.function`: the median time of the forward
+For CInCConv2D (k = 3; the default LU centre, a random rotation, and the
+paper's triangular centre with a unit diagonal) and EmergingConv2D, batch
+100, realistic kernels (every free tap drawn with std 0.1), all inside
+`tf.function`: the median time of the forward
 convolution, of the wavefront inverse and of the block-Jacobi inverse, their
 ratios, and the max round-trip error on unit-scale (standard normal) inputs.
 
@@ -16,10 +17,17 @@ from benchmarks import common
 SHAPES = ((16, 16, 12), (8, 8, 24), (4, 4, 48))
 
 
+KINDS = {'cinc': 'CInCConv2D (LU centre)',
+         'cinc-triangular': 'CInCConv2D (triangular centre)',
+         'emerging': 'EmergingConv2D'}
+
+
 def _layer(kind, channels, solver, stddev):
   from tfp_invconv import bijectors as tfib
-  if kind == 'cinc':
-    layer = tfib.CInCConv2D(channels, solver=solver, kernel_stddev=stddev)
+  if kind.startswith('cinc'):
+    centre = 'triangular' if kind == 'cinc-triangular' else 'lu'
+    layer = tfib.CInCConv2D(channels, centre=centre, solver=solver,
+                            kernel_stddev=stddev)
   else:
     layer = tfib.EmergingConv2D(channels, solver=solver)
   rng = np.random.default_rng(0)
@@ -35,9 +43,8 @@ def measure(kind, shape, batch, repeats, stddev):
   row = {}
   for solver in ('wavefront', 'jacobi'):
     layer = _layer(kind, shape[-1], solver, stddev)
-    if solver == 'jacobi':  # same kernel for both solvers
-      for src, dst in zip(reference.trainable_variables,
-                          layer.trainable_variables):
+    if solver == 'jacobi':  # same weights for both solvers
+      for src, dst in zip(reference.variables, layer.variables):
         dst.assign(src)
     else:
       reference = layer
@@ -68,15 +75,16 @@ def main(argv=None):
        'max err Jacobi'],
       notes=[f'Batch {args.batch}, float32, median of {args.repeats} runs '
              'after warm-up, each call inside `tf.function`. Kernels: every '
-             f'tap N(0, {args.stddev}) except the unit centre diagonal. '
+             f'free tap N(0, {args.stddev}); the LU centre is a random '
+             'rotation, the triangular centres have a unit diagonal. '
              'Errors: max |inverse(forward(x)) - x| on standard-normal x; '
              'their size is set by the conditioning of the drawn kernel '
              '(see tests/test_solvers.py), not by the solver.'])
-  for kind in ('cinc', 'emerging'):
+  for kind in KINDS:
     for shape in SHAPES:
       r = measure(kind, shape, args.batch, args.repeats, args.stddev)
       table.add([
-          'CInCConv2D' if kind == 'cinc' else 'EmergingConv2D',
+          KINDS[kind],
           'x'.join(map(str, shape)),
           f'{r["forward"] * 1e3:.2f}',
           f'{r["wavefront"] * 1e3:.2f}', f'{r["wavefront"] / r["forward"]:.2f}',

@@ -1,20 +1,22 @@
 """Held-out bits/dim at a fixed CPU budget, side by side (CInC Tables 1-3).
 
-Glow-affine, emerging-affine, CInC-affine, CInC-quad, two CInC-affine
-variants (after a 1x1 convolution; with top-left and bottom-right corners in
-turn) and the CONF flow (1x1 + symmetric conv, CONF coupling) are trained
-for the same number of steps on full MNIST (3 seeds) and the CIFAR-10 subset
-(1 seed) from a data folder holding `mnist.npz` and `cifar10_subset.npz`.
-Every model has D steps per level and a coupling width chosen so that its
+Glow-affine, emerging-affine, CInC-affine and CInC-quad (the package's CInC,
+with an LU centre tap), the paper's CInC-affine (triangular centre) and the
+CONF flow (1x1 + symmetric conv, CONF coupling) are trained for the same
+number of steps on full MNIST (3 seeds) and the CIFAR-10 subset (2 seeds)
+from a data folder holding `mnist.npz` and `cifar10_subset.npz`. Every
+model has D steps per level and a coupling width chosen so that its
 parameter count is the closest to Glow-affine's at `--width`. The result is
 held-out bits/dim (uniform dequantization) on the whole test split, mean +-
 sd over seeds, learning curves on a fixed held-out subset in one PNG, and
 the paper's orderings checked against the numbers.
 
 Each run writes its result to `<runs>/<dataset>_<model>_seed<k>.json` the
-moment it ends; a rerun skips the runs already there, so an interrupted
-benchmark resumes where it stopped. Independent runs go to `--jobs` worker
-processes that share the cores.
+moment it ends, together with the settings it was trained with; a rerun
+skips the runs already there with the same settings. A run in progress
+checkpoints its weights, optimizer state and curve under `<runs>/partial/`
+at every evaluation, so an interrupted benchmark resumes mid-run. Runs go to
+`--jobs` worker processes that share the cores.
 
   python -m benchmarks.quality --data ../shared/data
 """
@@ -25,6 +27,7 @@ import json
 import math
 import multiprocessing
 import os
+import shutil
 import statistics
 import threading
 import time
@@ -34,15 +37,20 @@ from benchmarks import common
 MODELS = {  # name: CInCFlow options
     'glow-affine': dict(conv='1x1', coupling='affine'),
     'emerging-affine': dict(conv='emerging', coupling='affine'),
-    'cinc-affine': dict(conv='cinc', coupling='affine'),
-    'cinc-quad': dict(conv='cinc', coupling='quad'),
-    'cinc1x1-affine': dict(conv='cinc+1x1', coupling='affine'),
-    'cinc-alternate-affine': dict(conv='cinc', coupling='affine',
-                                  corners='alternate'),
+    'cinc-affine': dict(conv='cinc', centre='lu', coupling='affine'),
+    'cinc-paper-affine': dict(conv='cinc', centre='triangular',
+                              coupling='affine'),
+    'cinc-quad': dict(conv='cinc', centre='lu', coupling='quad'),
     'conf': dict(conv='symmetric', coupling='conf'),
 }
-DATASETS = {'mnist': dict(file='mnist.npz', levels=2, seeds=3),
-            'cifar10': dict(file='cifar10_subset.npz', levels=3, seeds=1)}
+DATASETS = {
+    'mnist': dict(file='mnist.npz', levels=2, seeds=3, steps=3000),
+    'cifar10': dict(file='cifar10_subset.npz', levels=3, seeds=2, steps=2000),
+}
+# Options that change what a run measures; a saved result counts only if
+# they match.
+SETTINGS = ('batch', 'depth', 'lr', 'warmup_steps', 'eval_every',
+            'curve_images')
 REFERENCE = 'glow-affine'
 
 
@@ -71,6 +79,10 @@ def matched_width(image_shape, model, levels, depth, target):
   return min((low, high), key=lambda w: abs(count(w) - target))
 
 
+def _steps(args, dataset):
+  return args.steps or DATASETS[dataset]['steps']
+
+
 def plan(args):
   """One dict per run: dataset, model, seed, width and parameter count."""
   import numpy as np
@@ -88,7 +100,8 @@ def plan(args):
       params = count_params(image_shape, model, spec['levels'], args.depth,
                             width)
       runs += [dict(dataset=name, model=model, seed=seed, width=width,
-                    params=params, levels=spec['levels'])
+                    params=params, levels=spec['levels'],
+                    steps=_steps(args, name))
                for seed in range(spec['seeds'])]
   return runs
 
@@ -98,8 +111,51 @@ def _run_path(args, run):
                       f'{run["dataset"]}_{run["model"]}_seed{run["seed"]}.json')
 
 
+def settings(args):
+  return {k: getattr(args, k) for k in SETTINGS}
+
+
+def _partial_dir(args, run):
+  name = os.path.splitext(os.path.basename(_run_path(args, run)))[0]
+  return os.path.join(args.runs, 'partial', name)
+
+
+def _restore_curve(path, step, eval_every, run_settings):
+  """The curve saved with a run's checkpoint, cut to the checkpoint's step
+  (the curve is written first, so it can be one evaluation ahead)."""
+  empty = dict(train_bpd=[], curve_bpd=[], wall_s=0., cpu_s=0.)
+  if not step or not os.path.exists(path):
+    return empty
+  with open(path) as f:
+    curve = json.load(f)
+  if curve.get('settings') != run_settings:
+    return empty
+  done = step // eval_every
+  return dict(curve, train_bpd=curve['train_bpd'][:done],
+              curve_bpd=curve['curve_bpd'][:done])
+
+
+def _checkpoint_each_evaluation(state, curve_path, curve, clock):
+  """A Keras callback that saves the curve, then the training state, after
+  every evaluation with a finite loss (Keras is imported in the workers,
+  after their thread settings)."""
+  import keras
+
+  class CheckpointEachEvaluation(keras.callbacks.Callback):
+
+    def on_epoch_end(self, epoch, logs=None):
+      curve['train_bpd'].append(float(logs['bpd']))
+      curve['curve_bpd'].append(float(logs['val_bpd']))
+      if math.isfinite(float(logs['bpd'])):
+        _save(curve_path, dict(curve, **clock()))
+        state.save()
+
+  return CheckpointEachEvaluation()
+
+
 def train_one(args, run):
-  """Trains one model; returns the run dict with its results added."""
+  """Trains one model, resuming from its partial checkpoint; returns the run
+  dict with its results added."""
   common.set_threads(args.threads)
   import keras
   from tfp_invconv.model import FlowModel
@@ -114,22 +170,38 @@ def train_one(args, run):
                     num_levels=train.num_levels)
   model.compile(optimizer=keras.optimizers.Adamax(
       callbacks.WarmupSchedule(args.lr, args.warmup_steps)))
+  partial = _partial_dir(args, run)
+  run_settings = dict(settings(args), width=run['width'], steps=run['steps'])
+  state = callbacks.TrainingState(model, partial, max_to_keep=1)
+  step = state.restore() if os.path.exists(
+      os.path.join(partial, 'curve.json')) else 0
+  curve = _restore_curve(os.path.join(partial, 'curve.json'), step,
+                         args.eval_every, run_settings)
+  if step and not curve['curve_bpd']:
+    raise RuntimeError(f'{partial} holds a checkpoint of other settings; '
+                       'delete it to retrain this run')
+  clock = lambda: dict(
+      settings=run_settings,
+      wall_s=curve['wall_s'] + time.perf_counter() - start_wall,
+      cpu_s=curve['cpu_s'] + time.process_time() - start_cpu)
   curve_images = data.ImageData(test.images.take(args.curve_images),
                                 test.image_shape, test.num_levels,
                                 args.curve_images)
-  history = model.fit(
-      data.batches(train, args.batch, seed=run['seed'], repeat=True),
-      steps_per_epoch=args.eval_every, epochs=args.steps // args.eval_every,
+  model.fit(
+      data.batches(train, args.batch, seed=run['seed'] + step, repeat=True),
+      steps_per_epoch=args.eval_every, initial_epoch=step // args.eval_every,
+      epochs=run['steps'] // args.eval_every,
       validation_data=data.batches(curve_images, 500, shuffle=False),
-      callbacks=[callbacks.TerminateOnNaN()], verbose=0).history
-  return dict(run, steps=args.steps, batch=args.batch,
+      callbacks=[callbacks.TerminateOnNaN(), _checkpoint_each_evaluation(
+          state, os.path.join(partial, 'curve.json'), curve, clock)],
+      verbose=0)
+  return dict(run, settings=settings(args), batch=args.batch,
+              resumed_at=step,
               test_bpd=data.mean_bits_per_dim(model, test, 500),
               curve_steps=[args.eval_every * (i + 1)
-                           for i in range(len(history['val_bpd']))],
-              train_bpd=[float(v) for v in history['bpd']],
-              curve_bpd=[float(v) for v in history['val_bpd']],
-              wall_s=time.perf_counter() - start_wall,
-              cpu_s=time.process_time() - start_cpu)
+                           for i in range(len(curve['curve_bpd']))],
+              train_bpd=curve['train_bpd'], curve_bpd=curve['curve_bpd'],
+              **{k: v for k, v in clock().items() if k != 'settings'})
 
 
 def _save(path, result):
@@ -149,9 +221,21 @@ def _exit_with(parent):
   threading.Thread(target=watch, daemon=True).start()
 
 
+def _is_done(args, run):
+  """True when the run's result is saved with the current settings."""
+  path = _run_path(args, run)
+  if not os.path.exists(path):
+    return False
+  with open(path) as f:
+    saved = json.load(f)
+  return (saved.get('settings') == settings(args)
+          and saved.get('width') == run['width']
+          and saved.get('steps') == run['steps'])
+
+
 def run_all(args, runs):
   """Trains the runs that have no result yet, `args.jobs` at a time."""
-  todo = [r for r in runs if not os.path.exists(_run_path(args, r))]
+  todo = [r for r in runs if not _is_done(args, r)]
   print(f'{len(runs) - len(todo)} of {len(runs)} runs already done; '
         f'{len(todo)} to go on {args.jobs} worker(s)', flush=True)
   context = multiprocessing.get_context('spawn')
@@ -162,13 +246,20 @@ def run_all(args, runs):
     for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
       result = future.result()
       _save(_run_path(args, result), result)
+      shutil.rmtree(_partial_dir(args, result), ignore_errors=True)
       print(f'[{done}/{len(todo)}] {result["dataset"]} {result["model"]} '
             f'seed {result["seed"]}: test {result["test_bpd"]:.4f} bits/dim '
             f'in {result["wall_s"] / 60:.1f} min', flush=True)
+  return saved_results(args, runs)
+
+
+def saved_results(args, runs):
+  """The saved results of the planned runs that are done."""
   results = []
   for r in runs:
-    with open(_run_path(args, r)) as f:
-      results.append(json.load(f))
+    if _is_done(args, r):
+      with open(_run_path(args, r)) as f:
+        results.append(json.load(f))
   return results
 
 
@@ -185,18 +276,22 @@ def summarize(results):
   return summary
 
 
-# The paper's claims: (name, better or equal model, other model, kind).
+# The claims checked: (name, first model, second model, kind), where kind
+# 'better' means first < second beyond noise, 'equal' within noise, and
+# 'no_worse' within noise or lower.
 CLAIMS = [
-    ('CInC matches emerging convolutions (Tables 1-2)', 'cinc-affine',
-     'emerging-affine', 'equal'),
-    ('Quad-coupling beats affine coupling (Table 3)', 'cinc-quad',
-     'cinc-affine', 'better'),
     ('CInC beats Glow\'s 1x1 convolutions (Tables 1-2)', 'cinc-affine',
      'glow-affine', 'better'),
-    ('CInC after a 1x1 convolution matches emerging convolutions',
-     'cinc1x1-affine', 'emerging-affine', 'equal'),
-    ('CInC with alternating corners matches emerging convolutions',
-     'cinc-alternate-affine', 'emerging-affine', 'equal'),
+    ('CInC is no worse than emerging convolutions (Tables 1-2)',
+     'cinc-affine', 'emerging-affine', 'no_worse'),
+    ('Quad-coupling is no worse than affine coupling', 'cinc-quad',
+     'cinc-affine', 'no_worse'),
+    ('Quad-coupling beats affine coupling (Table 3)', 'cinc-quad',
+     'cinc-affine', 'better'),
+    ('The LU centre beats the paper\'s triangular centre', 'cinc-affine',
+     'cinc-paper-affine', 'better'),
+    ('The paper\'s CInC matches emerging convolutions (Tables 1-2)',
+     'cinc-paper-affine', 'emerging-affine', 'equal'),
     ('Emerging convolutions beat Glow\'s 1x1 (Tables 1-2)', 'emerging-affine',
      'glow-affine', 'better'),
 ]
@@ -219,7 +314,10 @@ def verdict(summary, dataset, first, second, kind):
     return (f'{text}; one seed: {direction}, with no seed spread to test '
             'its size against')
   noise = 2 * max(sd_a, sd_b)
-  if abs(diff) <= noise:
+  if kind == 'no_worse':
+    outcome = ('holds' if diff <= noise
+               else f'does not hold: {first} is worse')
+  elif abs(diff) <= noise:
     outcome = ('holds' if kind == 'equal'
                else 'not shown: the difference is within seed noise')
   elif kind == 'equal':
@@ -265,12 +363,15 @@ def plot_curves(path, results, datasets):
   plt.close(fig)
 
 
-def report(args, command, results, wall_s):
+def report(args, command, results, wall_s, planned):
   summary = summarize(results)
+  planned_note = ('' if len(results) == planned else
+                  f'**Partial: {len(results)} of {planned} runs done; rerun '
+                  'the command to finish.** ')
   rows = []
   for (name, model), (mean, sd, group) in summary.items():
     rows.append([name, model, group[0]['width'], f'{group[0]["params"]:,}',
-                 len(group), f'{mean:.4f}',
+                 group[0]['steps'], len(group), f'{mean:.4f}',
                  '-' if sd is None else f'{sd:.4f}',
                  f'{statistics.mean(r["wall_s"] for r in group) / 60:.1f}',
                  f'{statistics.mean(r["cpu_s"] for r in group) / 60:.1f}'])
@@ -288,11 +389,11 @@ def report(args, command, results, wall_s):
       args.out, 'Held-out bits/dim at a fixed CPU budget', command,
       common.machine_description(args.threads) +
       f'; {args.jobs} worker process(es)',
-      ['dataset', 'model', 'width', 'parameters', 'seeds',
+      ['dataset', 'model', 'width', 'parameters', 'steps', 'seeds',
        'test bits/dim (mean)', 'sd', 'wall min / run', 'CPU min / run'],
       rows,
       notes=[
-          f'Each run: {args.steps} Adamax steps of batch {args.batch}, '
+          f'{planned_note}Each run: Adamax steps of batch {args.batch}, '
           f'learning rate {args.lr} after a {args.warmup_steps}-step linear '
           f'warm-up, depth D = {args.depth} per level (L = 2 on 28 x 28 '
           'MNIST, 3 on 32 x 32 CIFAR-10), uniform dequantization. Widths '
@@ -315,7 +416,7 @@ def report(args, command, results, wall_s):
   print(f'wrote {args.out} and {png}')
 
 
-def main(argv=None):
+def options_parser():
   parser = common.make_parser(
       'quality', __doc__.split('\n')[0], batch=64,
       out='benchmarks/results/quality.md')
@@ -325,7 +426,9 @@ def main(argv=None):
                       choices=list(DATASETS))
   parser.add_argument('--models', nargs='+', default=list(MODELS),
                       choices=list(MODELS))
-  parser.add_argument('--steps', type=int, default=500)
+  parser.add_argument('--steps', type=int, default=None,
+                      help='training steps of every run (default: 3000 on '
+                           'MNIST, 2000 on CIFAR-10)')
   parser.add_argument('--eval-every', type=int, default=100)
   parser.add_argument('--curve-images', type=int, default=1000)
   parser.add_argument('--depth', type=int, default=4)
@@ -337,18 +440,31 @@ def main(argv=None):
                            '--threads threads each')
   parser.add_argument('--runs', default='benchmarks/results/quality_runs',
                       help='folder of the per-run results (resume point)')
+  parser.add_argument('--report-only', action='store_true',
+                      help='write the table from the runs done so far, '
+                           'training nothing')
+  return parser
+
+
+def main(argv=None):
+  parser = options_parser()
   args = parser.parse_args(argv)
   for name in args.datasets:
     path = os.path.join(args.data, DATASETS[name]['file'])
     if not os.path.exists(path):
       parser.error(f'{path} not found; pass --data DIR with '
                    f'{DATASETS[name]["file"]} in it')
-  if args.steps % args.eval_every:
-    parser.error('--steps must be a multiple of --eval-every')
+  for name in args.datasets:
+    if _steps(args, name) % args.eval_every:
+      parser.error('--steps must be a multiple of --eval-every')
+  report_only = args.report_only
+  del args.report_only  # not part of the command that reproduces the table
   command = common.command_line(parser.prog, args)  # workers set --threads
   start = time.perf_counter()
-  results = run_all(args, plan(args))
-  report(args, command, results, time.perf_counter() - start)
+  runs = plan(args)
+  results = (saved_results(args, runs) if report_only
+             else run_all(args, runs))
+  report(args, command, results, time.perf_counter() - start, len(runs))
 
 
 if __name__ == '__main__':

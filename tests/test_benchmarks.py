@@ -80,8 +80,9 @@ def test_quality_benchmark_runs_resumes_and_reports(tmp_path):
           '--width', '8', '--depth', '1', '--batch', '8', '--jobs', '1',
           '--runs', str(tmp_path / 'runs'), '--out', str(out)]
   quality.main(argv)
-  runs = sorted(os.listdir(tmp_path / 'runs'))
+  runs = sorted(r for r in os.listdir(tmp_path / 'runs') if r.endswith('json'))
   assert len(runs) == 3 * 2  # three seeds of two models
+  assert os.listdir(tmp_path / 'runs' / 'partial') == []
   with open(tmp_path / 'runs' / 'mnist_cinc-quad_seed1.json') as f:
     run = json.load(f)
   assert run['curve_steps'] == [1, 2] and len(run['curve_bpd']) == 2
@@ -93,6 +94,36 @@ def test_quality_benchmark_runs_resumes_and_reports(tmp_path):
   stamps = {r: os.path.getmtime(tmp_path / 'runs' / r) for r in runs}
   quality.main(argv)  # everything is saved: nothing retrains
   assert stamps == {r: os.path.getmtime(tmp_path / 'runs' / r) for r in runs}
+
+  quality.main(argv[:-4] + ['--steps', '3'] + argv[-4:])  # new settings
+  with open(tmp_path / 'runs' / 'mnist_cinc-quad_seed1.json') as f:
+    assert json.load(f)['steps'] == 3
+
+
+def test_a_run_resumes_from_its_partial_checkpoint(tmp_path, monkeypatch):
+  from training import data as data_lib
+  rng = np.random.default_rng(0)
+  (tmp_path / 'data').mkdir()
+  np.savez(tmp_path / 'data' / 'mnist.npz',
+           x_train=rng.integers(0, 256, (32, 8, 8), 'uint8'),
+           x_test=rng.integers(0, 256, (16, 8, 8), 'uint8'))
+  args = quality.options_parser().parse_args([
+      '--data', str(tmp_path / 'data'), '--eval-every', '2',
+      '--curve-images', '8', '--depth', '1', '--batch', '8', '--threads', '0',
+      '--runs', str(tmp_path / 'runs')])
+  run = dict(dataset='mnist', model='cinc-affine', seed=0, width=8,
+             params=0, levels=2, steps=4)
+
+  def interrupted(*_):
+    raise KeyboardInterrupt
+  monkeypatch.setattr(data_lib, 'mean_bits_per_dim', interrupted)
+  with pytest.raises(KeyboardInterrupt):
+    quality.train_one(args, run)
+  monkeypatch.undo()
+  result = quality.train_one(args, run)
+  assert result['resumed_at'] == 4
+  assert result['curve_steps'] == [2, 4] and len(result['train_bpd']) == 2
+  assert np.isfinite(result['test_bpd'])
 
 
 PARENT = """

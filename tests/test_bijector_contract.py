@@ -40,8 +40,21 @@ CASES = {
     'CInCConv2D-bottom_right': (
         lambda d: tfib.CInCConv2D(4, corner='bottom_right', dtype=d),
         (5, 6, 4)),
-    'CInCConv2D-unit': (
-        lambda d: tfib.CInCConv2D(4, diagonal='unit', dtype=d), (5, 6, 4)),
+    'CInCConv2D-triangular': (
+        lambda d: tfib.CInCConv2D(4, centre='triangular', dtype=d),
+        (5, 6, 4)),
+    'CInCConv2D-triangular-k5-jacobi': (
+        lambda d: tfib.CInCConv2D(4, kernel_size=5, centre='triangular',
+                                  solver='jacobi', dtype=d), (5, 6, 4)),
+    'CInCConv2D-triangular-bottom_right': (
+        lambda d: tfib.CInCConv2D(4, centre='triangular',
+                                  corner='bottom_right', dtype=d), (5, 6, 4)),
+    'CInCConv2D-triangular-unit': (
+        lambda d: tfib.CInCConv2D(4, centre='triangular', diagonal='unit',
+                                  dtype=d), (5, 6, 4)),
+    'CInCConv2D-triangular-k1': (
+        lambda d: tfib.CInCConv2D(3, kernel_size=1, centre='triangular',
+                                  dtype=d), (5, 6, 3)),
     'CInCConv2D-k1': (lambda d: tfib.CInCConv2D(3, kernel_size=1, dtype=d),
                       (5, 6, 3)),
     'EmergingConv2D': (lambda d: tfib.EmergingConv2D(4, dtype=d), (5, 6, 4)),

@@ -12,7 +12,10 @@ from tfp_invconv import bijectors as tfib
 from tfp_invconv.bijectors import coupling as coupling_lib
 from tests import helpers
 
-COMBINATIONS = list(itertools.product(ti.flows.CONVS, ti.flows.COUPLINGS))
+COMBINATIONS = [(conv, coupling, 'lu') for conv, coupling
+                in itertools.product(ti.flows.CONVS, ti.flows.COUPLINGS)]
+COMBINATIONS += [('cinc', coupling, 'triangular')
+                 for coupling in ti.flows.COUPLINGS]
 
 
 def _tiny_flow(conv, coupling, dtype=tf.float64, **kwargs):
@@ -22,9 +25,9 @@ def _tiny_flow(conv, coupling, dtype=tf.float64, **kwargs):
   return flow
 
 
-@pytest.mark.parametrize('conv,coupling', COMBINATIONS)
-def test_tiny_flow_round_trip_and_dense_log_det(conv, coupling):
-  flow = _tiny_flow(conv, coupling)
+@pytest.mark.parametrize('conv,coupling,centre', COMBINATIONS)
+def test_tiny_flow_round_trip_and_dense_log_det(conv, coupling, centre):
+  flow = _tiny_flow(conv, coupling, centre=centre)
   x = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 8, 8, 3))
   z = flow.inverse(helpers.fresh(x))
   assert z.shape == (2, 192)
@@ -125,10 +128,19 @@ def test_round_trip_check_catches_the_paper_reverse_bug():
     (dict(image_shape=(8, 8, 3), levels=1, conv='3x3'), 'conv must be'),
     (dict(image_shape=(8, 8, 3), levels=1, coupling='triple'),
      'coupling must be'),
+    (dict(image_shape=(8, 8, 3), levels=1, centre='full'), 'centre must be'),
+    (dict(image_shape=(8, 8, 3), levels=0), 'levels must be a positive'),
+    (dict(image_shape=(8, 8, 3), levels=1, kernel_size=0),
+     'kernel_size must be a positive'),
 ])
 def test_bad_flow_configuration_is_a_clear_error(kwargs, message):
   with pytest.raises(ValueError, match=message):
     ti.CInCFlow(depth=1, hidden_width=4, **kwargs)
+
+
+def test_flow_rejects_zero_depth():
+  with pytest.raises(ValueError, match='depth must be a positive integer'):
+    ti.CInCFlow((8, 8, 3), levels=1, depth=0, hidden_width=4)
 
 
 def test_coupling_rejects_indivisible_channels():

@@ -21,8 +21,15 @@ from tfp_invconv import bijectors as tfib
 
 tfb = tfp.bijectors
 
+CENTRES = ('lu', 'triangular')
 CONVS = ('cinc', 'emerging', '1x1', 'cinc+1x1', 'symmetric')
 COUPLINGS = ('affine', 'quad', 'conf')
+
+
+def _check_positive(**values):
+  for name, value in values.items():
+    if isinstance(value, bool) or int(value) != value or value < 1:
+      raise ValueError(f'{name} must be a positive integer, got {value!r}.')
 
 
 def _check_shape(image_shape, levels, coupling):
@@ -45,8 +52,8 @@ class CInCFlow(tfb.Invert):
   """Multi-scale flow with invertible convolutions, generative direction."""
 
   def __init__(self, image_shape, levels=3, depth=32, hidden_width=512,
-               conv='cinc', coupling='quad', kernel_size=3, scale='sigmoid',
-               corners='top_left', solver='wavefront', conf_layers=2,
+               conv='cinc', coupling='quad', kernel_size=3, centre='lu',
+               scale='sigmoid', corners='top_left', solver='wavefront', conf_layers=2,
                dct_type=2, dtype=tf.float32, validate_args=False, name=None):
     """Builds the flow.
 
@@ -55,13 +62,16 @@ class CInCFlow(tfb.Invert):
       levels: L, the number of scales.
       depth: D, steps per level.
       hidden_width: channels of the coupling networks.
-      conv: 'cinc' (CInC paper), 'emerging' (1x1 + emerging conv),
+      conv: 'cinc' (CInC convolution), 'emerging' (1x1 + emerging conv),
         '1x1' (Glow), 'cinc+1x1' or 'symmetric' (1x1 + DCT symmetric conv,
-        Karami et al.). In short trainings 'cinc' learns slower than
-        'cinc+1x1' (benchmarks/results/quality.md).
+        Karami et al.).
       coupling: 'affine' (Glow), 'quad' (CInC paper) or 'conf' (Karami et
         al.'s combined convolution-multiplication coupling).
       kernel_size: k of the CInC convolutions.
+      centre: centre tap of the CInC convolutions: 'lu' (a full invertible
+        matrix that starts as a random rotation) or 'triangular' (the
+        paper's masked centre). `conv='cinc', centre='triangular'` is the
+        paper's reference model: ActNorm -> CInC -> coupling, no 1x1.
       scale: coupling scale, 'sigmoid' (sigmoid(r + 2)) or 'exp'.
       corners: 'top_left' (the paper) or 'alternate' (top-left and
         bottom-right CInC convolutions in turn).
@@ -80,13 +90,17 @@ class CInCFlow(tfb.Invert):
     if corners not in ('top_left', 'alternate'):
       raise ValueError(f"corners must be 'top_left' or 'alternate', got "
                        f'{corners!r}.')
+    if centre not in CENTRES:
+      raise ValueError(f'centre must be one of {CENTRES}, got {centre!r}.')
+    _check_positive(levels=levels, depth=depth, hidden_width=hidden_width,
+                    kernel_size=kernel_size)
     image_shape = tuple(int(d) for d in image_shape)
     _check_shape(image_shape, levels, coupling)
     self._image_shape = image_shape
     self._options = dict(
         hidden_width=hidden_width, conv=conv, coupling=coupling,
-        kernel_size=kernel_size, scale=scale, corners=corners, solver=solver,
-        conf_layers=conf_layers, dct_type=dct_type, dtype=dtype,
+        kernel_size=kernel_size, centre=centre, scale=scale, corners=corners,
+        solver=solver, conf_layers=conf_layers, dct_type=dct_type, dtype=dtype,
         validate_args=validate_args)
     self._step_count = 0
     normalizing = self._level(image_shape, 1, levels, depth)
@@ -149,7 +163,8 @@ class CInCFlow(tfb.Invert):
       corner = ('bottom_right' if opts['corners'] == 'alternate'
                 and self._step_count % 2 == 0 else 'top_left')
       layers.append(tfib.CInCConv2D(
-          channels, kernel_size=opts['kernel_size'], corner=corner,
+          channels, kernel_size=opts['kernel_size'], centre=opts['centre'],
+          corner=corner,
           solver=opts['solver'], name=f'cinc_{tag}', **common))
     if opts['conv'] == 'symmetric':
       layers.append(tfib.SymmetricConv(shape, dct_type=opts['dct_type'],

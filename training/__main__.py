@@ -22,7 +22,8 @@ def _train(args):
   strategy = distribute.make_strategy(args.strategy, args.cpu_replicas)
   out = distribute.worker_output_dir(strategy, args.out)
   keras.utils.set_random_seed(args.seed)
-  config = presets.get(args.preset, conv=args.conv, coupling=args.coupling,
+  config = presets.get(args.preset, conv=args.conv, centre=args.centre,
+                       coupling=args.coupling,
                        levels=args.levels, depth=args.depth,
                        hidden_width=args.hidden_width,
                        batch_size=args.batch_size, lr=args.lr,
@@ -189,7 +190,7 @@ def parser():
                           'into this many replicas')
   train.add_argument('--checkpoint-every', type=int, default=None,
                      help='also checkpoint every N steps (always per epoch)')
-  for key in ('conv', 'coupling'):
+  for key in ('conv', 'centre', 'coupling'):
     train.add_argument(f'--{key}', default=None)
   for key in ('levels', 'depth', 'hidden-width'):
     train.add_argument(f'--{key}', type=int, default=None)

@@ -24,7 +24,7 @@ WEIGHTS = 'model.weights.h5'
 
 def build_model(config):
   image_shape = tuple(config['image_shape'])
-  flow = ti.CInCFlow(image_shape, **{k: config[k] for k in presets.MODEL_KEYS})
+  flow = ti.CInCFlow(image_shape, **presets.model_options(config))
   dequantizer = None
   if config.get('dequantization') == 'variational':
     dequantizer = VariationalDequantizer(image_shape, seed=config.get('seed'))

@@ -1,31 +1,47 @@
-"""Model configurations: the CInC paper's and a small demo."""
+"""Model configurations: the CInC paper's sizes and a small demo.
+
+`centre` names the CInC centre tap: 'lu' (the package's default, a full
+invertible matrix) or 'triangular' (the paper's reference model: ActNorm ->
+CInC with a triangular centre -> coupling, no 1x1). The `*_paper` presets
+reproduce the paper's model exactly; the others use the LU centre.
+"""
 
 
-def _paper(levels, depth, warmup_steps):
+def _paper(levels, depth, warmup_steps, centre='lu'):
   """The CInC paper's Fig. 3 model: CInC convolutions, Quad-coupling."""
   return dict(levels=levels, depth=depth, hidden_width=512, conv='cinc',
-              coupling='quad', batch_size=64, lr=1e-3,
+              centre=centre, coupling='quad', batch_size=64, lr=1e-3,
               warmup_steps=warmup_steps)
 
 
 PRESETS = {
     # Embedded 8 x 8 digits: trains in a couple of minutes on 2 CPU cores.
     'demo': dict(levels=2, depth=4, hidden_width=64, conv='cinc',
-                 coupling='quad', batch_size=64, lr=2e-3, warmup_steps=50),
+                 centre='lu', coupling='quad', batch_size=64, lr=2e-3, warmup_steps=50),
     # Karami et al.'s image flow (symmetric conv + CONF) at demo size.
     'conf_demo': dict(levels=2, depth=4, hidden_width=64, conv='symmetric',
-                      coupling='conf', batch_size=64, lr=2e-3,
+                      centre='lu', coupling='conf', batch_size=64, lr=2e-3,
                       warmup_steps=50),
     # CInC paper §4: CIFAR-10, ImageNet 32 / 64.
     'cifar10': _paper(3, 32, 5000),
     'imagenet32': _paper(3, 48, 5000),
     'imagenet64': _paper(4, 48, 5000),
+    'cifar10_paper': _paper(3, 32, 5000, centre='triangular'),
+    'imagenet32_paper': _paper(3, 48, 5000, centre='triangular'),
+    'imagenet64_paper': _paper(4, 48, 5000, centre='triangular'),
     # The small models of the paper's Table 3.
     'small_d4': _paper(3, 4, 1000),
     'small_d8': _paper(3, 8, 1000),
 }
 
-MODEL_KEYS = ('levels', 'depth', 'hidden_width', 'conv', 'coupling')
+MODEL_KEYS = ('levels', 'depth', 'hidden_width', 'conv', 'centre', 'coupling')
+# Runs saved before the centre was an option used the triangular centre.
+MODEL_DEFAULTS = {'centre': 'triangular'}
+
+
+def model_options(config):
+  """The CInCFlow keyword arguments of a run's configuration."""
+  return {k: config.get(k, MODEL_DEFAULTS.get(k)) for k in MODEL_KEYS}
 
 
 def get(name, **overrides):

@@ -27,6 +27,12 @@ def random_normal(shape, stddev, dtype):
   return keras.random.normal(shape, stddev=stddev, dtype=dtype)
 
 
+def check_channels(channels):
+  """Raises a ValueError unless `channels` is a positive integer."""
+  if isinstance(channels, bool) or int(channels) != channels or channels < 1:
+    raise ValueError(f'channels must be a positive integer, got {channels!r}.')
+
+
 def assign_weight(layer, name, shape, value=None, initializer='zeros',
                   trainable=True):
   """`layer.add_weight` with an optional explicit initial value."""

@@ -1,21 +1,40 @@
-"""CInC: an invertible k x k convolution, triangular by construction.
+"""CInC: an invertible k x k convolution, block triangular by construction.
 
 Nagar, Dufraisse & Varma (2021), "CInC Flow: Characterizable Invertible 3x3
 Convolution", §3.1 and App. A-B. Padding only on the top and left (k-1 rows
-and columns) makes output pixel (i, j) depend on inputs (i', j') <= (i, j);
-masking the tap that multiplies x(i, j) itself, K[k-1, k-1], to an upper
-triangular C x C matrix makes the Jacobian triangular in raster order:
+and columns) makes output pixel (i, j) depend on inputs (i', j') <= (i, j),
+so in raster order the Jacobian is block triangular with the centre tap
+C = K[k-1, k-1] (a C x C matrix) on every diagonal block (paper Fig. 1(b)):
+the layer is invertible iff C is.
 
   Forward:  y = conv_top_left(x, K)
-  Log-det:  log|det J| = H * W * sum_c log|K[k-1, k-1][c, c]|
-  Inverse:  an exact triangular solve (`tfp_invconv.solvers`): the
-            anti-diagonal wavefront (default) or block-Jacobi sweeps.
+  Log-det:  log|det J| = H * W * log|det C|
+  Inverse:  an exact block-triangular solve (`tfp_invconv.solvers`): the
+            anti-diagonal wavefront (default) or block-Jacobi sweeps, with
+            C^-1 applied through its factors.
 
-The diagonal of the centre tap is exp(log_s) (learned, never zero) or fixed
-to 1 (`diagonal='unit'`, volume preserving, App. B). `corner='bottom_right'`
-is the mirror image: the same layer applied to the image rotated by 180
-degrees with its channels reversed, so its receptive field looks down and
-right; alternating corners across steps sees every direction.
+Two parametrisations of C:
+
+* `centre='lu'` (default): C = P L (U + diag(sign * exp(log_s))), a random
+  rotation at initialisation, as Glow's 1 x 1 convolution; one CInC layer
+  contains the 1 x 1 convolution as the case of zero off-centre taps.
+  log|det C| = sum(log_s).
+* `centre='triangular'` (the paper's App. B and reference code): C masked
+  to an upper triangle with diagonal exp(log_s) (learned) or 1
+  (`diagonal='unit'`, volume preserving). log|det C| = sum_c log|C_cc|.
+
+`corner='bottom_right'` is the mirror image: the same layer applied to the
+image rotated by 180 degrees with its channels reversed, so its receptive
+field looks down and right; alternating corners across steps sees every
+direction.
+
+#### Example
+
+```python
+conv = CInCConv2D(12)                      # k = 3, LU centre
+y = conv.forward(x)                        # x: [batch, H, W, 12]
+x_again = conv.inverse(y)                  # H + W - 1 wavefront steps
+```
 """
 
 import numpy as np
@@ -23,7 +42,9 @@ import tensorflow as tf
 
 from tfp_invconv import solvers
 from tfp_invconv.bijectors import base
+from tfp_invconv.bijectors.lu_matrix import LUMatrix
 
+CENTRES = ('lu', 'triangular')
 CORNERS = ('top_left', 'bottom_right')
 DIAGONALS = ('learned', 'unit')
 SOLVERS = ('wavefront', 'jacobi')
@@ -35,18 +56,20 @@ def _choice(name, value, allowed):
   return value
 
 
-def _centre_mask(kernel_size, channels):
-  """1 where a kernel entry is free: everything but the centre tap's
-  diagonal and lower triangle (c_in >= c_out)."""
+def _free_taps(kernel_size, channels, centre):
+  """1 where a kernel entry is a free parameter. The centre tap is built
+  from its own factors ('lu') or keeps only its strict upper triangle
+  (c_in < c_out; 'triangular')."""
   mask = np.ones([kernel_size, kernel_size, channels, channels])
-  mask[-1, -1] = np.triu(np.ones([channels, channels]), k=1)
+  mask[-1, -1] = (0. if centre == 'lu'
+                  else np.triu(np.ones([channels, channels]), k=1))
   return mask
 
 
 class CInCConv2D(base.FlowBijectorBase):
   """Invertible k x k convolution with top/left padding (CInC flow)."""
 
-  def __init__(self, channels, kernel_size=3, corner='top_left',
+  def __init__(self, channels, kernel_size=3, centre='lu', corner='top_left',
                diagonal='learned', solver='wavefront', tolerance=1e-6,
                kernel_stddev=0.02, dtype=tf.float32, validate_args=False,
                name='cinc_conv2d'):
@@ -55,35 +78,46 @@ class CInCConv2D(base.FlowBijectorBase):
     Args:
       channels: number of input (= output) channels C.
       kernel_size: k >= 1 (the paper uses odd k, 3 by default).
+      centre: 'lu' (full invertible centre tap, random rotation at start) or
+        'triangular' (the paper's masked centre).
       corner: 'top_left' (the paper) or 'bottom_right' (mirrored).
-      diagonal: 'learned' (exp(log_s)) or 'unit' (volume preserving).
+      diagonal: of the triangular centre: 'learned' (exp(log_s)) or 'unit'
+        (volume preserving).
       solver: 'wavefront' (H + W - 1 steps) or 'jacobi' (block-Jacobi with
         early exit at `tolerance`).
       tolerance: stopping tolerance of the block-Jacobi solver.
-      kernel_stddev: std of the random initial taps (the layer starts close
-        to, not at, the identity).
+      kernel_stddev: std of the random initial off-centre taps.
       dtype: float32 or float64.
       validate_args: check inputs for NaN/Inf.
       name: name of the bijector and its weights.
     """
     parameters = dict(locals())
-    if int(kernel_size) < 1:
-      raise ValueError(f'kernel_size must be >= 1, got {kernel_size}.')
-    self._channels = int(channels)
-    self._kernel_size = int(kernel_size)
+    base.check_channels(channels)
+    if isinstance(kernel_size, bool) or int(kernel_size) != kernel_size or (
+        kernel_size < 1):
+      raise ValueError(f'kernel_size must be a positive integer, got '
+                       f'{kernel_size!r}.')
+    self._channels = c = int(channels)
+    self._kernel_size = k = int(kernel_size)
+    self._centre = _choice('centre', centre, CENTRES)
     self._corner = _choice('corner', corner, CORNERS)
     self._diagonal = _choice('diagonal', diagonal, DIAGONALS)
+    if centre == 'lu' and diagonal != 'learned':
+      raise ValueError("diagonal='unit' needs centre='triangular'.")
     self._solver = _choice('solver', solver, SOLVERS)
     self._tolerance = tolerance
-    self._mask = _centre_mask(self._kernel_size, self._channels)
+    self._free = _free_taps(k, c, centre)
     layer = base.parameter_layer(name, dtype)
-    k, c = self._kernel_size, self._channels
     initial = base.random_normal([k, k, c, c], kernel_stddev, dtype)
     self._kernel = base.assign_weight(layer, 'kernel', [k, k, c, c],
-                                      value=initial * self._mask)
-    self._log_diag = base.assign_weight(
-        layer, 'log_diag', [c], trainable=diagonal == 'learned')
-    super().__init__(event_shape_in=[None, None, channels], layers=[layer],
+                                      value=initial * self._free,
+                                      trainable=bool(self._free.any()))
+    if centre == 'lu':
+      self._centre_lu = LUMatrix(layer, c)
+    else:
+      self._log_diag = base.assign_weight(
+          layer, 'log_diag', [c], trainable=diagonal == 'learned')
+    super().__init__(event_shape_in=[None, None, c], layers=[layer],
                      dtype=dtype, validate_args=validate_args,
                      parameters=parameters, name=name)
 
@@ -91,23 +125,44 @@ class CInCConv2D(base.FlowBijectorBase):
   def kernel_size(self):
     return self._kernel_size
 
-  def _diag(self):
+  @property
+  def centre(self):
+    return self._centre
+
+  def _centre_tap(self):
+    """C = K[k-1, k-1] as a [C, C] tensor."""
+    if self._centre == 'lu':
+      return self._centre_lu.matrix()
+    masked = self._kernel[-1, -1] * tf.constant(self._free[-1, -1],
+                                                self.dtype)
+    return masked + tf.linalg.diag(self._triangular_diagonal())
+
+  def _triangular_diagonal(self):
     if self._diagonal == 'unit':
       return tf.ones([self._channels], self.dtype)
     return tf.exp(tf.convert_to_tensor(self._log_diag))
 
-  def effective_kernel(self):
-    """[k, k, C, C] kernel of the top-left convolution actually applied."""
-    masked = self._kernel * tf.constant(self._mask, self.dtype)
-    centre = tf.linalg.diag(self._diag())
-    k = self._kernel_size
-    return masked + tf.pad(centre[None, None],
-                           [[k - 1, 0], [k - 1, 0], [0, 0], [0, 0]])
+  def _centre_inverse(self):
+    if self._centre == 'lu':
+      return self._centre_lu.inverse()
+    return tf.linalg.triangular_solve(
+        self._centre_tap(), tf.eye(self._channels, dtype=self.dtype),
+        lower=False)
 
   def _per_pixel_log_det(self):
+    if self._centre == 'lu':
+      return self._centre_lu.log_abs_det()
     if self._diagonal == 'unit':
       return tf.zeros([], self.dtype)
     return tf.reduce_sum(self._log_diag)
+
+  def effective_kernel(self):
+    """[k, k, C, C] kernel of the top-left convolution actually applied."""
+    k = self._kernel_size
+    off_centre = self._kernel * tf.constant(self._free, self.dtype)
+    off_centre = solvers.without_centre(off_centre)
+    return off_centre + tf.pad(self._centre_tap()[None, None],
+                               [[k - 1, 0], [k - 1, 0], [0, 0], [0, 0]])
 
   def _mirrored(self, fn, x):
     if self._corner == 'top_left':
@@ -121,10 +176,7 @@ class CInCConv2D(base.FlowBijectorBase):
 
   def _inverse_and_log_det(self, y):
     kernel = self.effective_kernel()
-    k = self._kernel_size
-    centre_inverse = tf.linalg.triangular_solve(
-        kernel[k - 1, k - 1], tf.eye(self._channels, dtype=self.dtype),
-        lower=False)
+    centre_inverse = self._centre_inverse()
     if self._solver == 'wavefront':
       solve = lambda t: solvers.wavefront_solve(t, kernel, centre_inverse)
     else:

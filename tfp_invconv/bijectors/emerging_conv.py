@@ -10,7 +10,8 @@ has a full k = 3 receptive field:
   Log-det:  H * W * (sum_c log|diag K1_c| + sum_c log|diag K2_c|)
   Inverse:  two exact wavefront solves, in opposite directions.
 
-Each factor is a 2 x 2 `CInCConv2D` (its bottom-right mirror for K1).
+Each factor is a 2 x 2 `CInCConv2D` with a triangular centre (its
+bottom-right mirror for K1).
 """
 
 import tensorflow as tf
@@ -25,8 +26,8 @@ class EmergingConv2D(base.FlowBijectorBase):
   def __init__(self, channels, solver='wavefront', dtype=tf.float32,
                validate_args=False, name='emerging_conv2d'):
     parameters = dict(locals())
-    common = dict(kernel_size=2, solver=solver, dtype=dtype,
-                  validate_args=validate_args)
+    common = dict(kernel_size=2, centre='triangular', solver=solver,
+                  dtype=dtype, validate_args=validate_args)
     self.down_right = CInCConv2D(channels, corner='bottom_right',
                                  name=f'{name}_k1', **common)
     self.up_left = CInCConv2D(channels, corner='top_left', name=f'{name}_k2',
