@@ -3,9 +3,10 @@
 For CInCConv2D (k = 3; the default LU centre, a random rotation, and the
 paper's triangular centre with a unit diagonal) and EmergingConv2D, batch
 100, realistic kernels (every free tap drawn with std 0.1), all inside
-`tf.function`: the median time of the forward
-convolution, of the wavefront inverse and of the block-Jacobi inverse, their
-ratios, and the max round-trip error on unit-scale (standard normal) inputs.
+`tf.function`: the median time of the forward convolution and of the
+inverse with each solver (row by row, anti-diagonal wavefront,
+block-Jacobi), their ratios, and the max round-trip error on unit-scale
+(standard normal) inputs.
 
   python -m benchmarks.inverse --threads 1
 """
@@ -37,23 +38,27 @@ def _layer(kind, channels, solver, stddev):
   return layer
 
 
+SOLVERS = {'rows': 'rows', 'wavefront': 'wavefront',
+           'jacobi': 'block-Jacobi'}
+
+
 def measure(kind, shape, batch, repeats, stddev):
   import tensorflow as tf
   x = tf.random.stateless_normal((batch,) + shape, seed=[0, 0])
   row = {}
-  for solver in ('wavefront', 'jacobi'):
+  reference = None
+  for solver in SOLVERS:
     layer = _layer(kind, shape[-1], solver, stddev)
-    if solver == 'jacobi':  # same weights for both solvers
-      for src, dst in zip(reference.variables, layer.variables):
-        dst.assign(src)
-    else:
+    if reference is None:
       reference = layer
-    forward = tf.function(lambda t: layer.forward(t))
-    inverse = tf.function(lambda t: layer.inverse(t))
-    y = forward(x)
-    if solver == 'wavefront':
+      forward = tf.function(lambda t: layer.forward(t))
+      y = forward(x)
       row['forward'] = common.median_seconds(
           lambda: forward(tf.identity(x)).numpy(), repeats)
+    else:  # the same weights for every solver
+      for src, dst in zip(reference.variables, layer.variables):
+        dst.assign(src)
+    inverse = tf.function(lambda t, layer=layer: layer.inverse(t))
     row[solver] = common.median_seconds(
         lambda: inverse(tf.identity(y)).numpy(), repeats)
     row[f'{solver}_error'] = float(tf.reduce_max(tf.abs(
@@ -70,9 +75,9 @@ def main(argv=None):
   table = common.ResultsTable(
       args.out, 'Convolution inverse vs forward', command,
       common.machine_description(args.threads),
-      ['layer', 'H x W x C', 'forward ms', 'wavefront ms', 'wavefront / fwd',
-       'block-Jacobi ms', 'Jacobi / fwd', 'max err wavefront',
-       'max err Jacobi'],
+      ['layer', 'H x W x C', 'forward ms']
+      + [f'{name} ms / fwd' for name in SOLVERS.values()]
+      + [f'max err {name}' for name in SOLVERS.values()],
       notes=[f'Batch {args.batch}, float32, median of {args.repeats} runs '
              'after warm-up, each call inside `tf.function`. Kernels: every '
              f'free tap N(0, {args.stddev}); the LU centre is a random '
@@ -83,13 +88,11 @@ def main(argv=None):
   for kind in KINDS:
     for shape in SHAPES:
       r = measure(kind, shape, args.batch, args.repeats, args.stddev)
-      table.add([
-          KINDS[kind],
-          'x'.join(map(str, shape)),
-          f'{r["forward"] * 1e3:.2f}',
-          f'{r["wavefront"] * 1e3:.2f}', f'{r["wavefront"] / r["forward"]:.2f}',
-          f'{r["jacobi"] * 1e3:.2f}', f'{r["jacobi"] / r["forward"]:.2f}',
-          f'{r["wavefront_error"]:.1e}', f'{r["jacobi_error"]:.1e}'])
+      table.add(
+          [KINDS[kind], 'x'.join(map(str, shape)), f'{r["forward"] * 1e3:.2f}']
+          + [f'{r[s] * 1e3:.2f} / {r[s] / r["forward"]:.2f}x'
+             for s in SOLVERS]
+          + [f'{r[f"{s}_error"]:.1e}' for s in SOLVERS])
   print(f'wrote {args.out}')
 
 

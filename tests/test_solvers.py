@@ -10,24 +10,31 @@ from tfp_invconv.bijectors import Invertible1x1Conv
 from tests import helpers
 
 
-def _system(shape, k, seed, stddev=0.1, dtype=np.float64):
+def _system(shape, k, seed, stddev=0.1, dtype=np.float64, full_centre=False):
   """A top-left kernel with off-centre taps of `stddev` and a unit-diagonal
-  upper-triangular centre, plus a unit-scale input."""
+  upper-triangular (or full, near-identity) centre, plus a unit-scale
+  input."""
   rng = np.random.default_rng(seed)
   c = shape[-1]
   kernel = rng.normal(0., stddev, (k, k, c, c))
-  kernel[k - 1, k - 1] = np.eye(c) + np.triu(rng.normal(0., stddev, (c, c)), 1)
+  centre = rng.normal(0., stddev, (c, c))
+  kernel[k - 1, k - 1] = np.eye(c) + (centre if full_centre
+                                      else np.triu(centre, 1))
   x = rng.normal(size=shape)
   return (tf.constant(kernel, dtype), tf.constant(x, dtype),
           tf.constant(np.linalg.inv(kernel[k - 1, k - 1]), dtype))
 
 
-@pytest.mark.parametrize('solve', [solvers.wavefront_solve,
+@pytest.mark.parametrize('solve', [solvers.row_solve,
+                                   solvers.wavefront_solve,
                                    solvers.block_jacobi_solve])
 @pytest.mark.parametrize('shape,k', [((2, 5, 6, 4), 3), ((3, 7, 4, 2), 2),
                                      ((1, 6, 6, 3), 5), ((2, 1, 9, 2), 3)])
-def test_solvers_invert_the_convolution_in_float64(solve, shape, k):
-  kernel, x, centre_inverse = _system(shape, k, seed=k)
+@pytest.mark.parametrize('full_centre', [False, True])
+def test_solvers_invert_the_convolution_in_float64(solve, shape, k,
+                                                   full_centre):
+  kernel, x, centre_inverse = _system(shape, k, seed=k,
+                                      full_centre=full_centre)
   y = solvers.conv_top_left(x, kernel)
   np.testing.assert_allclose(solve(y, kernel, centre_inverse), x, atol=1e-10)
 

@@ -53,8 +53,8 @@ class CInCFlow(tfb.Invert):
 
   def __init__(self, image_shape, levels=3, depth=32, hidden_width=512,
                conv='cinc', coupling='quad', kernel_size=3, centre='lu',
-               scale='sigmoid', corners='top_left', solver='wavefront', conf_layers=2,
-               dct_type=2, dtype=tf.float32, validate_args=False, name=None):
+               scale='sigmoid', corners='top_left', solver='rows',
+               conf_layers=2, dct_type=2, dtype=tf.float32, validate_args=False, name=None):
     """Builds the flow.
 
     Args:
@@ -75,7 +75,8 @@ class CInCFlow(tfb.Invert):
       scale: coupling scale, 'sigmoid' (sigmoid(r + 2)) or 'exp'.
       corners: 'top_left' (the paper) or 'alternate' (top-left and
         bottom-right CInC convolutions in turn).
-      solver: 'wavefront' or 'jacobi', for the convolution inverses.
+      solver: 'rows', 'wavefront' or 'jacobi', for the convolution inverses
+        (`CInCConv2D`).
       conf_layers: m, sub-layers of each CONF coupling.
       dct_type: DCT of the symmetric convolutions and CONF couplings.
       dtype: float32 or float64.

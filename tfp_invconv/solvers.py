@@ -6,23 +6,30 @@ on the left, then convolves VALID, so output pixel (i, j) reads inputs
 
     y(i, j) = x(i, j) @ C + sum_{(a, b) != (k-1, k-1)} x(i-k+1+a, j-k+1+b) @ K[a, b]
 
-with the centre tap C = K[k-1, k-1] an invertible (triangular) C x C matrix.
-Every off-centre tap reads a pixel with a strictly smaller i + j, which gives
-two exact solvers that work on whole tensors, not pixel by pixel:
+with the centre tap C = K[k-1, k-1] an invertible C x C matrix. Every
+off-centre tap reads a pixel above or to the left, which gives three exact
+solvers that work on whole tensors, not pixel by pixel:
 
+* `row_solve` (the layers' default): one image row per step, H steps. Each
+  row's own (block upper triangular) operator is inverted once per call
+  with one triangular solve and C^-1, so a step is one matrix product and
+  one subtraction. The row operators are dense (W*C)^2 matrices.
 * `wavefront_solve`: the pixels of one anti-diagonal i + j = d depend only on
   anti-diagonals < d. Skewing the image (row i shifted right by i, as in the
   diagonal PixelRNN) turns anti-diagonals into columns, so H + W - 1
-  sequential steps each solve one column: a small convolution over the last
-  2k - 2 solved columns, a subtraction and a multiplication by C^-1.
+  sequential steps each solve one column: with C^-1 folded into the taps
+  once, a small convolution over the last 2k - 2 solved columns and a
+  subtraction. Its memory does not grow with the row width.
 * `block_jacobi_solve`: x <- (y - conv_offcentre(x)) @ C^-1. The off-centre
   operator is nilpotent (it strictly lowers i + j), so the iteration is exact
   after at most H + W - 1 sweeps; it stops early once an update changes no
   entry by more than `tolerance`.
 
-All shapes are NHWC with a static H, W, C; kernels are [k, k, C, C].
+All shapes are NHWC; kernels are [k, k, C, C]. C^-1 comes from the caller,
+who owns the centre's factors (an LU or triangular matrix).
 """
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -89,6 +96,11 @@ def _valid_skewed_positions(height, width, dtype):
 def wavefront_solve(y, kernel, centre_inverse):
   """Solves conv_top_left(x, kernel) = y for x, one anti-diagonal per step.
 
+  C^-1 is folded into the taps and the right-hand side once per call
+  (K~ = K C^-1, y~ = y C^-1), so each of the H + W - 1 sequential steps is
+  one small convolution over the last 2k - 2 solved columns, a subtraction
+  and the mask of the skewed image's pixels.
+
   Args:
     y: [B, H, W, C] tensor.
     kernel: [k, k, C, C] kernel whose centre tap has inverse
@@ -103,27 +115,112 @@ def wavefront_solve(y, kernel, centre_inverse):
   if k == 1:
     return apply_channel_matrix(y, centre_inverse)
   window = 2 * k - 2
-  skewed_kernel = _skewed_kernel(without_centre(kernel))
-  valid = _valid_skewed_positions(height, width, y.dtype)[:, :, None]
-  # Columns of the skewed right-hand side, as [H + W - 1, B, H, C].
-  y_columns = tf.transpose(skew(y), [2, 0, 1, 3])
+  folded_kernel = _skewed_kernel(without_centre(kernel)) @ centre_inverse
+  valid = _valid_skewed_positions(height, width, y.dtype)
+  # Columns of the skewed, folded right-hand side and of the pixel mask, as
+  # [H + W - 1, B, H, 1, C] and [H + W - 1, 1, H, 1, 1].
+  y_columns = tf.transpose(skew(apply_channel_matrix(y, centre_inverse)),
+                           [2, 0, 1, 3])[:, :, :, None]
+  valid_columns = tf.transpose(valid)[:, None, :, None, None]
   num_columns = height + width - 1
+  above = [[0, 0], [k - 1, 0], [0, 0], [0, 0]]
 
   def step(d, recent, solved):
-    padded = tf.pad(recent, [[0, 0], [k - 1, 0], [0, 0], [0, 0]])
-    off_centre = tf.nn.conv2d(padded, skewed_kernel, 1, 'VALID')[:, :, 0]
-    column = apply_channel_matrix(y_columns[d] - off_centre, centre_inverse)
-    column = column * valid[:, d]
-    recent = tf.concat([recent[:, :, 1:], column[:, :, None]], axis=2)
-    return d + 1, recent, solved.write(d, column)
+    off_centre = tf.nn.conv2d(tf.concat(recent, axis=2), folded_kernel, 1,
+                              above)
+    column = (y_columns[d] - off_centre) * valid_columns[d]
+    return d + 1, recent[1:] + (column,), solved.write(d, column)
 
   batch = tf.shape(y)[0]
-  recent = tf.zeros([batch, height, window, channels], y.dtype)
+  zeros = tf.zeros([batch, height, 1, channels], y.dtype)
   solved = tf.TensorArray(y.dtype, size=num_columns,
-                          element_shape=[None, height, channels])
+                          element_shape=[None, height, 1, channels])
   _, _, solved = tf.while_loop(
-      lambda d, *_: d < num_columns, step, (tf.constant(0), recent, solved))
-  return unskew(tf.transpose(solved.stack(), [1, 2, 0, 3]), width)
+      lambda d, *_: d < num_columns, step,
+      (tf.constant(0), (zeros,) * window, solved))
+  return unskew(tf.transpose(solved.stack()[:, :, :, 0], [1, 2, 0, 3]), width)
+
+
+def _row_operator(taps, width):
+  """The [W*C, W*C] matrix R of one kernel row acting along a flattened
+  image row (x_row @ R): tap b reads column j - (k-1) + b, zero padded on
+  the left.
+
+  Args:
+    taps: [k, C, C], the kernel row K[a].
+    width: W.
+  """
+  k = taps.shape[0]
+  channels = taps.shape[-1]
+  shifts = np.zeros([k, width, width])
+  for b in range(k):
+    source = np.arange(width) - (k - 1) + b
+    inside = source >= 0
+    shifts[b, source[inside], np.arange(width)[inside]] = 1.
+  operator = tf.einsum('bpq,bcd->pcqd', tf.constant(shifts, taps.dtype), taps)
+  return tf.reshape(operator, [width * channels, width * channels])
+
+
+def row_solve(y, kernel, centre_inverse):
+  """Solves conv_top_left(x, kernel) = y for x, one image row per step.
+
+  Row i of y is x_i @ T plus the rows above: y_i = x_i T + sum_a x_{i-k+1+a}
+  R_a, with T and R_a the [W*C, W*C] operators of the kernel's last and
+  earlier rows. T is block upper triangular with C on its diagonal blocks,
+  so T = (I (x) C) T'' with T'' unit upper triangular: T^-1 = T''^-1 (I (x)
+  C^-1) takes one triangular solve and C^-1. Folding it in once per call
+  (y~ = y T^-1, M = [R_0; ...; R_{k-2}] T^-1) leaves H sequential steps of
+  one matrix product and one subtraction each: x_i = y~_i - [x_{i-k+1},
+  ..., x_{i-1}] M.
+
+  Fastest where the loop's per-step latency dominates (CPU and GPU at
+  CIFAR/ImageNet level shapes); its dense row operators grow as (W*C)^2,
+  so for very wide rows use `wavefront_solve`.
+
+  Args:
+    y: [B, H, W, C] tensor (static W and C).
+    kernel: [k, k, C, C] kernel whose centre tap has inverse
+      `centre_inverse`.
+    centre_inverse: [C, C] inverse of kernel[k-1, k-1].
+
+  Returns:
+    x with conv_top_left(x, kernel) == y up to round-off.
+  """
+  width, channels = y.shape[2], y.shape[3]
+  k = kernel.shape[0]
+  if k == 1:
+    return apply_channel_matrix(y, centre_inverse)
+  row_size = width * channels
+  # T'' has blocks C^-1 K[k-1, b] and exact identities on its diagonal.
+  own_taps = tf.concat([centre_inverse @ kernel[k - 1, :k - 1],
+                        tf.eye(channels, dtype=y.dtype)[None]], axis=0)
+  unit_upper = _row_operator(own_taps, width)
+  identity = tf.eye(row_size, dtype=y.dtype)
+  row_inverse = tf.reshape(
+      apply_channel_matrix(tf.reshape(
+          tf.linalg.triangular_solve(unit_upper, identity, lower=False),
+          [row_size, width, channels]), centre_inverse),
+      [row_size, row_size])
+  above = tf.concat([_row_operator(kernel[a], width) for a in range(k - 1)],
+                    axis=0) @ row_inverse
+  shape = tf.shape(y)
+  batch, height = shape[0], shape[1]
+  # Rows of the folded right-hand side, [H, B, W*C].
+  y_rows = tf.transpose(tf.reshape(y, [batch, height, row_size]),
+                        [1, 0, 2]) @ row_inverse
+
+  def step(i, recent, solved):
+    row = y_rows[i] - tf.concat(recent, axis=-1) @ above
+    return i + 1, recent[1:] + (row,), solved.write(i, row)
+
+  zeros = tf.zeros([batch, row_size], y.dtype)
+  solved = tf.TensorArray(y.dtype, size=height,
+                          element_shape=[None, row_size])
+  _, _, solved = tf.while_loop(
+      lambda i, *_: i < height, step,
+      (tf.constant(0), (zeros,) * (k - 1), solved))
+  return tf.reshape(tf.transpose(solved.stack(), [1, 0, 2]),
+                    [batch, height, width, channels])
 
 
 def block_jacobi_solve(y, kernel, centre_inverse, tolerance=0.0,

@@ -8,7 +8,7 @@ has a full k = 3 receptive field:
 
   Forward:  y = conv_K2(conv_K1(x))
   Log-det:  H * W * (sum_c log|diag K1_c| + sum_c log|diag K2_c|)
-  Inverse:  two exact wavefront solves, in opposite directions.
+  Inverse:  two exact triangular solves, in opposite directions.
 
 Each factor is a 2 x 2 `CInCConv2D` with a triangular centre (its
 bottom-right mirror for K1).
@@ -23,7 +23,7 @@ from tfp_invconv.bijectors.cinc_conv import CInCConv2D
 class EmergingConv2D(base.FlowBijectorBase):
   """Emerging convolution = two masked 2 x 2-tap convolutions."""
 
-  def __init__(self, channels, solver='wavefront', dtype=tf.float32,
+  def __init__(self, channels, solver='rows', dtype=tf.float32,
                validate_args=False, name='emerging_conv2d'):
     parameters = dict(locals())
     common = dict(kernel_size=2, centre='triangular', solver=solver,
