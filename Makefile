@@ -21,7 +21,7 @@ demo: install
 	$(PY) -m training train --preset demo --dataset digits --steps $(DEMO_STEPS) --out $(OUT)
 	$(PY) -m training evaluate --run $(OUT)
 	$(PY) -m training sample --run $(OUT)
-	$(PY) -m export --checkpoint $(OUT) --out $(OUT)/saved_model
+	$(PY) -m export --checkpoint $(OUT) --out $(OUT)/saved_model --overwrite
 	@echo "Demo outputs in $(OUT): samples.png, bpd.png, history.csv, model.weights.h5, saved_model/"
 
 bench: install

@@ -11,30 +11,72 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+from training import quiet
+
+
+
+# What a SavedModel folder may hold; --overwrite replaces nothing else.
+SAVED_MODEL_ENTRIES = {'saved_model.pb', 'variables', 'assets',
+                       'assets.extra', 'fingerprint.pb'}
+
+
+def check_output_folder(out, overwrite):
+  """Refuses an --out that holds anything but a SavedModel, and a SavedModel
+  unless `overwrite`; returns an error message or None."""
+  if os.path.exists(out) and not os.path.isdir(out):
+    return f'--out {out} is a file, not a folder'
+  entries = set(os.listdir(out)) if os.path.isdir(out) else set()
+  if not entries:
+    return None
+  if 'saved_model.pb' not in entries or entries - SAVED_MODEL_ENTRIES:
+    return (f'--out {out} is not empty and is not a SavedModel (it holds '
+            f'{", ".join(sorted(entries)[:4])}); choose a new folder')
+  if not overwrite:
+    return (f'--out {out} already holds a SavedModel; pass --overwrite to '
+            'replace it')
+  return None
+
+
+def _write_reference(module, directory, images):
+  """Reference outputs beside the SavedModel, for `export verify`."""
+  import numpy as np
+  from export import verify
+  extra = os.path.join(directory, 'assets.extra')
+  os.makedirs(extra, exist_ok=True)
+  np.savez(os.path.join(extra, verify.REFERENCE), images=images,
+           num_levels=module.model.num_levels,
+           log_prob=module.log_prob(images)['log_prob'].numpy(),
+           bits_per_dim=module.bits_per_dim(images)['bits_per_dim'].numpy(),
+           z=module.encode(images)['z'].numpy(),
+           samples=module.sample(np.int32(4), np.float32(0.7),
+                                 np.int32(3))['images'].numpy())
 
 
 def _export(args):
-  import numpy as np
-  from export import saved_model, verify
+  from export import saved_model
   from training import artifacts, data
 
+  problem = check_output_folder(args.out, args.overwrite)
+  if problem:
+    sys.exit(problem)
   model, config = artifacts.load_model(args.checkpoint)
-  if os.path.exists(args.out):
-    shutil.rmtree(args.out)
-  module = saved_model.export(model, args.out)
   test = data.load(config['dataset'], 'test', args.data_dir)
   images = next(iter(test.images.batch(8))).numpy()
-  extra = os.path.join(args.out, 'assets.extra')
-  os.makedirs(extra, exist_ok=True)
-  encoded = module.encode(images)['z'].numpy()
-  np.savez(os.path.join(extra, verify.REFERENCE), images=images,
-           log_prob=module.log_prob(images)['log_prob'].numpy(),
-           bits_per_dim=module.bits_per_dim(images)['bits_per_dim'].numpy(),
-           z=encoded,
-           samples=module.sample(np.int32(4), np.float32(0.7),
-                                 np.int32(3))['images'].numpy())
+  # Written beside --out and moved in whole, so a failed export leaves the
+  # previous SavedModel as it was.
+  parent = os.path.dirname(os.path.abspath(args.out))
+  os.makedirs(parent, exist_ok=True)
+  staging = tempfile.mkdtemp(prefix='.export-', dir=parent)
+  try:
+    module = saved_model.export(model, staging)
+    _write_reference(module, staging, images)
+    if os.path.isdir(args.out):
+      shutil.rmtree(args.out)  # checked above: a SavedModel and nothing else
+    os.replace(staging, args.out)
+  finally:
+    shutil.rmtree(staging, ignore_errors=True)
   print(f'SavedModel: {args.out}')
   if not args.no_verify:
     _verify(args.out)
@@ -64,16 +106,38 @@ def _verify(directory):
 def main(argv=None):
   argv = sys.argv[1:] if argv is None else argv
   if argv[:1] == ['verify']:
-    if len(argv) != 2:
-      sys.exit('usage: python -m export verify DIR')
-    return _verify(argv[1])
-  parser = argparse.ArgumentParser(prog='python -m export')
+    verify = argparse.ArgumentParser(
+        prog='python -m export verify',
+        description='Checks a SavedModel written by `python -m export`: '
+                    'every signature in a fresh TensorFlow-only process, '
+                    'then `saved_model_cli run`.')
+    verify.add_argument('directory', help='the SavedModel folder')
+    quiet.import_tensorflow()
+    return _verify(verify.parse_args(argv[1:]).directory)
+  parser = argparse.ArgumentParser(
+      prog='python -m export',
+      description='Exports a training run as a SavedModel and verifies it.',
+      epilog='python -m export verify DIR checks an exported SavedModel '
+             '(see python -m export verify --help).')
   parser.add_argument('--checkpoint', required=True,
                       help='output folder of a training run')
-  parser.add_argument('--out', required=True, help='SavedModel folder')
-  parser.add_argument('--data-dir', default=None)
-  parser.add_argument('--no-verify', action='store_true')
-  _export(parser.parse_args(argv))
+  parser.add_argument('--out', required=True,
+                      help='SavedModel folder (new or empty, or a SavedModel '
+                           'with --overwrite)')
+  parser.add_argument('--data-dir', default=None,
+                      help='tensorflow-datasets folder of the run\'s dataset')
+  parser.add_argument('--overwrite', action='store_true',
+                      help='replace the SavedModel already in --out (a folder '
+                           'holding anything else is never touched)')
+  parser.add_argument('--no-verify', action='store_true',
+                      help='skip the fresh-process and saved_model_cli checks')
+  args = parser.parse_args(argv)
+  quiet.import_tensorflow()
+  from training import data
+  try:
+    _export(args)
+  except (FileNotFoundError, data.DataError) as error:
+    sys.exit(f'{parser.prog}: error: {error}')
 
 
 if __name__ == '__main__':

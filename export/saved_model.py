@@ -21,11 +21,11 @@ class FlowServing(tf.Module):
     super().__init__(name='flow_serving')
     self.model = model
     self.flow = model.flow  # tracks the raw variables for the C++ loader
-    height, width, channels = model.image_shape
-    pixel_spec = tf.TensorSpec([None, height, width, channels], tf.uint8,
+    # Any shape is accepted and checked in the graph, so that a serving
+    # client sending a wrong one gets a message naming the expected shape.
+    pixel_spec = tf.TensorSpec([None, None, None, None], tf.uint8,
                                name='images')
-    latent_spec = tf.TensorSpec([None, model.flow.latent_size],
-                                model.dtype_float, name='z')
+    latent_spec = tf.TensorSpec([None, None], model.dtype_float, name='z')
     self.log_prob = tf.function(self._log_prob, input_signature=[pixel_spec])
     self.bits_per_dim = tf.function(self._bits_per_dim,
                                     input_signature=[pixel_spec])
@@ -36,19 +36,35 @@ class FlowServing(tf.Module):
         tf.TensorSpec([], tf.float32, name='temperature'),
         tf.TensorSpec([], tf.int32, name='seed')])
 
+  def _checked_shape(self, value, shape, name):
+    expected = ', '.join(['N'] + [str(d) for d in shape])
+    message = f'{name} must have shape [{expected}]'
+    rank = tf.debugging.assert_rank(value, len(shape) + 1, message=message)
+    with tf.control_dependencies([rank]):
+      size = tf.debugging.assert_equal(tf.shape(value)[1:],
+                                       tf.constant(shape, tf.int32),
+                                       message=message)
+    with tf.control_dependencies([size]):
+      return tf.ensure_shape(tf.identity(value), [None] + list(shape))
+
+  def _pixels(self, images):
+    return self._checked_shape(images, self.model.image_shape, 'images')
+
   def _centre(self, images):
-    return self.model.dequantize(images, noise='center')
+    return self.model.dequantize(self._pixels(images), noise='center')
 
   def _log_prob(self, images):
     return {'log_prob': self.model.log_prob(self._centre(images))}
 
   def _bits_per_dim(self, images):
-    return {'bits_per_dim': self.model.bits_per_dim(images, noise='center')}
+    return {'bits_per_dim': self.model.bits_per_dim(self._pixels(images),
+                                                    noise='center')}
 
   def _encode(self, images):
     return {'z': self.model.encode(self._centre(images))}
 
   def _decode(self, z):
+    z = self._checked_shape(z, [self.model.flow.latent_size], 'z')
     continuous = self.model.decode(z)
     return {'images': self.model.to_pixels(continuous),
             'continuous': continuous}

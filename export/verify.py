@@ -36,14 +36,43 @@ def check(saved_model_dir, rtol=1e-4):
   np.testing.assert_array_equal(sampled['images'].numpy(),
                                 reference['samples'])
   results['sample'] = 'ok'
-  bad = np.zeros((1,) + reference['images'].shape[1:-1] + (7,), np.uint8)
-  try:
-    loaded.signatures['log_prob'](images=tf.constant(bad))
-  except (TypeError, ValueError, tf.errors.InvalidArgumentError):
-    results['bad input'] = 'rejected'
-  else:
-    raise AssertionError('a wrongly shaped input was accepted')
+  results['bad input'] = check_rejections(loaded, reference)
   return results
+
+
+def _rejects(signature, message, **inputs):
+  """True when `signature` refuses `inputs` with an error naming `message`."""
+  try:
+    signature(**inputs)
+  except tf.errors.InvalidArgumentError as error:
+    return message in str(error)
+  except (TypeError, ValueError):
+    return message == 'dtype'
+  return False
+
+
+def check_rejections(loaded, reference):
+  """Every signature that takes images refuses a wrong shape, a wrong
+  dtype and (when the model has fewer than 256 levels) out-of-range pixels
+  with a clear error."""
+  images = reference['images']
+  levels = int(reference['num_levels'])
+  wrong_shape = np.zeros((1,) + images.shape[1:-1] + (7,), np.uint8)
+  for name in ('log_prob', 'bits_per_dim', 'encode'):
+    signature = loaded.signatures[name]
+    assert _rejects(signature, 'images must have shape',
+                    images=tf.constant(wrong_shape)), name
+    assert _rejects(signature, 'dtype',
+                    images=tf.constant(images.astype(np.float32))), name
+    if levels < 256:
+      too_high = np.full_like(images[:1], levels)
+      assert _rejects(signature, f'pixels must lie in [0, {levels})',
+                      images=tf.constant(too_high)), name
+  z = reference['z']
+  assert _rejects(loaded.signatures['decode'], 'z must have shape',
+                  z=tf.constant(z[:, :-1]))
+  return 'rejected (shape, dtype, range)'
+
 
 
 def main():

@@ -118,3 +118,94 @@ def test_bad_image_shape_is_a_clear_error():
   model = _model()
   with pytest.raises(ValueError, match=r'expected data of shape \[\.\.\., 8, 8, 1\]'):
     model.bits_per_dim(np.zeros([2, 8, 8, 3], np.uint8))
+
+
+def test_flow_model_finds_layers_under_plain_tfb_invert():
+  import tensorflow_probability as tfp
+  from tfp_invconv import bijectors as tfib
+  tfb = tfp.bijectors
+  conv = tfib.CInCConv2D(1)
+  flow = tfb.Invert(tfb.Chain([tfb.Reshape([64], [8, 8, 1]), conv]))
+  assert not isinstance(flow, tfb.Invert)  # TFP's plain _Invert
+  flow.data_shape, flow.latent_size, flow.float_dtype = (8, 8, 1), 64, tf.float32
+  model = FlowModel(flow, num_levels=17)
+  held = {id(w.value) for w in model.trainable_weights}
+  assert conv.trainable_variables and all(
+      id(v) in held for v in conv.trainable_variables)
+
+
+def test_a_conditioner_built_on_first_call_is_tracked():
+  import keras
+  from tfp_invconv import bijectors as tfib
+  make_net = lambda c_in, c_out, name: keras.Sequential(
+      [keras.layers.Conv2D(c_out, 3, padding='same')], name=name)
+  coupling = tfib.Coupling(4, 2, tfib.AffineTransform(), make_net)
+  assert not coupling.trainable_variables
+  coupling.forward(tf.zeros([1, 4, 4, 4]))
+  assert len(coupling.trainable_variables) == 2  # kernel and bias
+
+
+def test_flow_model_refuses_variables_it_cannot_train():
+  import tensorflow_probability as tfp
+  tfb = tfp.bijectors
+  flow = tfb.Invert(tfb.Chain([tfb.Reshape([64], [8, 8, 1]),
+                               tfb.Shift(tf.Variable(tf.zeros([8, 8, 1])))]))
+  flow.data_shape, flow.latent_size, flow.float_dtype = (8, 8, 1), 64, tf.float32
+  with pytest.raises(ValueError, match='not held by the Keras layer'):
+    FlowModel(flow, num_levels=17)
+
+
+def test_sample_encode_decode_are_traced_once():
+  model = FlowModel(ti.CInCFlow((8, 8, 1), levels=2, depth=1, hidden_width=8),
+                    num_levels=17)
+  for seed in range(3):
+    model.sample(4, 0.7, seed=seed)
+  model.sample(6, 0.7, seed=0)
+  assert model._graphs['decode'].experimental_get_tracing_count() <= 2
+  pixels = load_digits().images[:4].astype(np.uint8)[..., None]
+  z = model.encode(model.dequantize(pixels, noise='center'))
+  model.encode(model.dequantize(pixels, noise='center'))
+  assert model._graphs['encode'].experimental_get_tracing_count() == 1
+  assert z.shape == (4, 64)
+
+
+@pytest.mark.parametrize('pixels,error,message', [
+    (np.full((2, 8, 8, 1), 17, np.uint8), tf.errors.InvalidArgumentError,
+     r'pixels must lie in \[0, 17\)'),
+    (np.full((2, 8, 8, 1), -1, np.int32), tf.errors.InvalidArgumentError,
+     r'pixels must lie in \[0, 17\)'),
+    (np.full((2, 8, 8, 1), 0.5, np.float32), ValueError,
+     r'expected integer pixels in \[0, 17\)'),
+    (np.zeros((2, 8, 8, 3), np.uint8), ValueError, 'expected data of shape'),
+])
+def test_bits_per_dim_refuses_bad_pixels(pixels, error, message):
+  model = FlowModel(ti.CInCFlow((8, 8, 1), levels=2, depth=1, hidden_width=8),
+                    num_levels=17)
+  with pytest.raises(error, match=message):
+    model.bits_per_dim(pixels)
+  with pytest.raises(error, match=message):
+    tf.function(model.bits_per_dim)(pixels)
+
+
+@pytest.mark.parametrize('value', [np.nan, np.inf, 0.7])
+def test_log_prob_refuses_non_finite_or_out_of_range_images(value):
+  model = FlowModel(ti.CInCFlow((8, 8, 1), levels=2, depth=1, hidden_width=8),
+                    num_levels=17)
+  x = np.zeros((2, 8, 8, 1), np.float32)
+  x[1, 3, 3, 0] = value
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match='NaN or Inf|must lie in'):
+    model.log_prob(x)
+
+
+def test_to_pixels_reports_non_finite_samples(capfd):
+  model = FlowModel(ti.CInCFlow((8, 8, 1), levels=2, depth=1, hidden_width=8),
+                    num_levels=17)
+  x = np.zeros((1, 8, 8, 1), np.float32)
+  x[0, :2, 0, 0] = np.nan
+  pixels = model.to_pixels(x)
+  assert '2 NaN or Inf values' in capfd.readouterr().err
+  assert pixels.dtype == tf.uint8
+  strict = FlowModel(model.flow, num_levels=17, validate_args=True)
+  with pytest.raises(tf.errors.InvalidArgumentError, match='NaN or Inf'):
+    strict.to_pixels(x)

@@ -35,11 +35,11 @@ def test_training_state_restores_weights_and_optimizer_exactly(tmp_path):
 
 
 def test_fit_plan_finishes_the_interrupted_epoch_first():
-  assert callbacks.fit_plan(0, 6, 3) == [(0, 3, 6)]
-  assert callbacks.fit_plan(8, 6, 3) == [(1, 2, 4), (2, 3, 6)]
-  assert callbacks.fit_plan(12, 6, 3) == [(2, 3, 6)]
-  assert callbacks.fit_plan(16, 6, 3) == [(2, 3, 2)]
-  assert callbacks.fit_plan(18, 6, 3) == []
+  assert callbacks.fit_plan(0, 6, 18) == [(0, 3, 6)]
+  assert callbacks.fit_plan(8, 6, 18) == [(1, 2, 4), (2, 3, 6)]
+  assert callbacks.fit_plan(12, 6, 18) == [(2, 3, 6)]
+  assert callbacks.fit_plan(16, 6, 18) == [(2, 3, 2)]
+  assert callbacks.fit_plan(18, 6, 18) == []
 
 
 def test_step_checkpoint_keeps_the_last_good_state_on_nan(tmp_path):
@@ -62,3 +62,45 @@ def test_terminate_on_nan_watches_bits_per_dim():
   assert not model.stop_training
   stop.on_train_batch_end(1, {'bpd': float('nan')})
   assert model.stop_training
+
+
+def test_fit_plan_trains_exactly_the_steps_asked_for():
+  plan = callbacks.fit_plan(0, 25, 300)  # 12 whole epochs
+  assert plan == [(0, 12, 25)]
+  plan = callbacks.fit_plan(0, 26, 300)  # 11 epochs of 26, then 14 steps
+  assert plan == [(0, 11, 26), (11, 12, 14)]
+  assert sum((last - first) * steps for first, last, steps in plan) == 300
+  assert callbacks.fit_plan(290, 26, 300) == [(11, 12, 10)]
+  assert callbacks.fit_plan(300, 26, 300) == []
+
+
+def _pixels():
+  return load_digits().images[:64].astype(np.uint8)[..., None]
+
+
+def _train_twice(average):
+  keras.utils.set_random_seed(0)
+  model = _compiled_model()
+  extra = [callbacks.WeightAverage(model, decay=0.5)] if average else []
+  data = tf.data.Dataset.from_tensor_slices(_pixels()).batch(16)
+  for _ in range(2):  # a resumed plan: two fit calls
+    model.fit(data, epochs=1, verbose=0, shuffle=False, callbacks=extra)
+  return model, extra
+
+
+def test_weight_average_never_changes_the_trained_weights(tmp_path):
+  plain, _ = _train_twice(average=False)
+  averaged, (average,) = _train_twice(average=True)
+  for a, b in zip(plain.trainable_weights, averaged.trainable_weights):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  assert any(not np.array_equal(w.numpy(), a.numpy())
+             for w, a in zip(averaged.trainable_weights, average.average))
+
+  path = str(tmp_path / 'best.weights.h5')
+  best = callbacks.BestWeights(path, average=average)
+  best.set_model(averaged)
+  best.on_epoch_end(0, {'bpd': 3.0})
+  restored = _compiled_model()
+  restored.load_weights(path)
+  for w, a in zip(restored.trainable_weights, average.average):
+    np.testing.assert_array_equal(w.numpy(), a.numpy())

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from tfp_invconv import solvers
 from tfp_invconv.bijectors import CInCConv2D
+from tfp_invconv.bijectors import EmergingConv2D
 from tfp_invconv.bijectors import Invertible1x1Conv
 from tests import helpers
 
@@ -119,3 +120,20 @@ def test_triangular_centre_masks_the_lower_triangle():
 def _weight(bijector, name):
   layer, = bijector.keras_layers
   return next(w for w in layer.weights if w.name == name)
+
+
+@pytest.mark.parametrize('make', [
+    lambda: CInCConv2D(3, dtype=tf.float64),
+    lambda: CInCConv2D(3, centre='triangular', solver='jacobi',
+                       dtype=tf.float64),
+    lambda: EmergingConv2D(3, dtype=tf.float64)],
+    ids=['rows', 'jacobi', 'emerging'])
+def test_inverse_with_unknown_batch_and_image_size(make):
+  layer = make()
+  helpers.perturb_weights(layer)
+  inverse = tf.function(layer.inverse, input_signature=[
+      tf.TensorSpec([None, None, None, 3], tf.float64)])
+  for shape in [(2, 5, 6, 3), (1, 3, 9, 3)]:
+    x = np.random.default_rng(0).normal(size=shape)
+    y = layer.forward(helpers.fresh(x))
+    np.testing.assert_allclose(inverse(helpers.fresh(y)), x, atol=1e-9)

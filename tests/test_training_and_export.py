@@ -44,8 +44,11 @@ def test_tfds_loading_with_mock_data():
 
 
 def test_missing_tfds_dataset_is_a_clear_message(tmp_path):
-  with pytest.raises(RuntimeError, match='could not load tensorflow-datasets'):
+  start = time.perf_counter()
+  with pytest.raises(data.DataError, match="could not load tensorflow-datasets "
+                     "'cifar10' .* not prepared there: pass --download"):
     data.load('cifar10', 'train', data_dir=str(tmp_path))
+  assert time.perf_counter() - start < 10  # no download retries
 
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
@@ -86,6 +89,34 @@ def test_train_resume_and_export(tmp_path):
   config = json.load(open(os.path.join(out, 'config.json')))
   assert config['num_levels'] == 17
 
+  run_files = sorted(os.listdir(out))
+  refused = _fail('export', '--checkpoint', out, '--out', out, '--overwrite')
+  assert 'is not empty and is not a SavedModel' in refused
+  assert sorted(os.listdir(out)) == run_files  # nothing deleted
+  assert 'already holds a SavedModel; pass --overwrite' in _fail(
+      'export', '--checkpoint', out, '--out', str(tmp_path / 'sm'),
+      '--no-verify')
+  _run('export', '--checkpoint', out, '--out', str(tmp_path / 'sm'),
+       '--overwrite', '--no-verify')
+
+  with open(os.path.join(out, 'config.json')) as f:
+    config_text = f.read()
+  other = _fail('training', 'train', '--steps', '24', *TINY[:-4],
+                '--hidden-width', '16', '--batch-size', '250', '--out', out)
+  assert "holds a run of another architecture (hidden_width=8 -> 16)" in other
+  with open(os.path.join(out, 'config.json')) as f:
+    assert f.read() == config_text
+  assert 'test bits/dim:' in _run('training', 'evaluate', '--run', out)
+
+
+def _fail(*args):
+  """Runs a CLI command that must fail; returns its one-line error."""
+  result = subprocess.run([sys.executable, '-m', *args], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=900)
+  assert result.returncode != 0, result.stdout[-2000:]
+  assert 'Traceback' not in result.stderr, result.stderr[-3000:]
+  return result.stderr.strip().splitlines()[-1]
+
 
 def _latest_step(directory):
   latest = tf.train.latest_checkpoint(directory)
@@ -119,3 +150,21 @@ def test_killed_mid_epoch_run_resumes_without_losing_or_repeating_steps(
             open(os.path.join(out, 'history.csv')).read().splitlines()[1:]]
   # Epochs finished before the kill, then the rest: none twice, none lost.
   assert epochs == list(range(8)), epochs
+
+
+def _image_folder(path, count, size=(4, 4)):
+  from PIL import Image
+  path.mkdir()
+  for i in range(count):
+    Image.fromarray(np.full(size, i, np.uint8)).save(path / f'{i:02d}.png')
+  return str(path)
+
+
+def test_image_folder_holds_out_a_seeded_test_split(tmp_path):
+  folder = _image_folder(tmp_path / 'images', 20)
+  train, test = data.load(folder, 'train'), data.load(folder, 'test')
+  assert (train.size, test.size) == (18, 2)
+  values = lambda d: {int(x[0, 0, 0]) for x in d.images.as_numpy_iterator()}
+  assert not values(train) & values(test)
+  assert values(train) | values(test) == set(range(20))
+  assert values(data.load(folder, 'test')) == values(test)  # fixed seed

@@ -14,6 +14,8 @@ The builders return the generative direction (latent -> image), like
 samples with the exact triangular solves.
 """
 
+import math
+
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -48,7 +50,44 @@ def _check_shape(image_shape, levels, coupling):
                      f'channels into {blocks} blocks.')
 
 
-class CInCFlow(tfb.Invert):
+class GenerativeFlow(tfb.Composition):
+  """The generative direction (latent -> data) of a normalizing bijector.
+
+  Like `tfb.Glow`, a `Composition` that is not a `CompositeTensor`: a flow,
+  and a `TransformedDistribution` over it, pass into `tf.function`,
+  `tf.nest` and `tf.saved_model.save` as plain Python objects.
+  """
+
+  def __init__(self, normalizing, data_shape, latent_size, dtype,
+               validate_args, parameters, name):
+    self._data_shape = tuple(data_shape)
+    self._latent_size = int(latent_size)
+    self._float_dtype = dtype
+    super().__init__(
+        bijectors=tfb.Chain([tfb.Invert(normalizing)],
+                            validate_args=validate_args),
+        validate_args=validate_args, parameters=parameters, name=name)
+
+  @classmethod
+  def _parameter_properties(cls, dtype):
+    return dict()
+
+  @property
+  def data_shape(self):
+    """Shape of one data point (the image, or the vector)."""
+    return self._data_shape
+
+  @property
+  def float_dtype(self):
+    return self._float_dtype
+
+  @property
+  def latent_size(self):
+    """Size of the flat latent vector."""
+    return self._latent_size
+
+
+class CInCFlow(GenerativeFlow):
   """Multi-scale flow with invertible convolutions, generative direction."""
 
   def __init__(self, image_shape, levels=3, depth=32, hidden_width=512,
@@ -83,6 +122,7 @@ class CInCFlow(tfb.Invert):
       validate_args: check inputs for NaN/Inf in every layer.
       name: defaults to '<conv>_<coupling>_flow'.
     """
+    parameters = dict(locals())
     if conv not in CONVS:
       raise ValueError(f'conv must be one of {CONVS}, got {conv!r}.')
     if coupling not in COUPLINGS:
@@ -97,7 +137,6 @@ class CInCFlow(tfb.Invert):
                     kernel_size=kernel_size)
     image_shape = tuple(int(d) for d in image_shape)
     _check_shape(image_shape, levels, coupling)
-    self._image_shape = image_shape
     self._options = dict(
         hidden_width=hidden_width, conv=conv, coupling=coupling,
         kernel_size=kernel_size, centre=centre, scale=scale, corners=corners,
@@ -105,25 +144,14 @@ class CInCFlow(tfb.Invert):
         validate_args=validate_args)
     self._step_count = 0
     normalizing = self._level(image_shape, 1, levels, depth)
-    super().__init__(normalizing, validate_args=validate_args,
-                     name=name or f'flow_{conv}_{coupling}'.replace('+', '_'))
+    super().__init__(
+        normalizing, image_shape, math.prod(image_shape), dtype,
+        validate_args, parameters,
+        name or f'flow_{conv}_{coupling}'.replace('+', '_'))
 
   @property
   def image_shape(self):
-    return self._image_shape
-
-  @property
-  def data_shape(self):
-    return self._image_shape
-
-  @property
-  def float_dtype(self):
-    return self._options['dtype']
-
-  @property
-  def latent_size(self):
-    height, width, channels = self._image_shape
-    return height * width * channels
+    return self.data_shape
 
   def _level(self, shape, level, levels, depth):
     """Normalizing bijector from `shape` (before its squeeze) to flat."""
@@ -204,7 +232,7 @@ def SymmetricConvFlow(image_shape, levels=3, depth=8, hidden_width=512,
                   coupling='conf', **kwargs)
 
 
-class SymmetricConvVectorFlow(tfb.Invert):
+class SymmetricConvVectorFlow(GenerativeFlow):
   """Karami et al.'s flow for vectors (tabular data), generative direction.
 
   Normalizing direction: depth x [CONF coupling (1-D DCT over the features),
@@ -215,12 +243,11 @@ class SymmetricConvVectorFlow(tfb.Invert):
   def __init__(self, features, depth=4, hidden_width=64, conf_layers=2,
                dct_type=2, max_scale=1.135, dtype=tf.float32,
                validate_args=False, name='symmetric_conv_vector_flow'):
+    parameters = dict(locals())
     features = int(features)
     if features % 2:
       raise ValueError(f'the vector flow needs an even feature count, got '
                        f'{features}; pad the data with pad_to_even.')
-    self._features = features
-    self._float_dtype = dtype
     layers = []
     for step in range(depth):
       layers.append(tfib.CONFCoupling(
@@ -228,20 +255,8 @@ class SymmetricConvVectorFlow(tfb.Invert):
           dct_type=dct_type, event_rank=1, max_scale=max_scale, dtype=dtype,
           validate_args=validate_args, name=f'conf_s{step}'))
       layers.append(tfb.Permute(list(reversed(range(features)))))
-    super().__init__(tfb.Chain(list(reversed(layers))),
-                     validate_args=validate_args, name=name)
-
-  @property
-  def data_shape(self):
-    return (self._features,)
-
-  @property
-  def float_dtype(self):
-    return self._float_dtype
-
-  @property
-  def latent_size(self):
-    return self._features
+    super().__init__(tfb.Chain(list(reversed(layers))), (features,), features,
+                     dtype, validate_args, parameters, name)
 
 
 def pad_to_even(x):

@@ -11,6 +11,7 @@ With `num_levels=None` the data are continuous vectors or images (e.g. for
 """
 
 import math
+import sys
 
 import keras
 import tensorflow as tf
@@ -29,7 +30,7 @@ class FlowModel(keras.Model):
   """
 
   def __init__(self, flow, num_levels=256, seed=None, noise=None,
-               dequantizer=None, **kwargs):
+               dequantizer=None, validate_args=False, **kwargs):
     """Wraps `flow`.
 
     Args:
@@ -41,8 +42,12 @@ class FlowModel(keras.Model):
         'variational' (needs `dequantizer`; the default when one is given)
         or 'center' (deterministic, for debugging).
       dequantizer: a `VariationalDequantizer` trained jointly with the flow.
+      validate_args: a NaN or Inf produced by sampling or decoding raises
+        in `to_pixels` (otherwise it is reported as a count on stderr).
+        Input pixels and images are always checked.
     """
     super().__init__(**kwargs)
+    self.validate_args = validate_args
     self.dequantizer = dequantizer
     self.noise = noise or ('variational' if dequantizer else 'uniform')
     self.flow = flow
@@ -51,10 +56,14 @@ class FlowModel(keras.Model):
     self.distribution = flows.flow_distribution(flow)
     # Listing the flow's Keras layers makes Keras track every weight once.
     self.flow_layers = base.collect_keras_layers(flow)
+    _check_every_variable_is_tracked(flow, self.flow_layers)
     self._actnorms = [b for b in base.walk_bijectors(flow)
                       if isinstance(b, actnorm.ActNorm)]
     self._noise = keras.random.SeedGenerator(seed)
     self.bpd_tracker = keras.metrics.Mean(name='bpd')
+    # Pixels keep their integer dtype when Keras calls the model (it casts
+    # inputs to the compute dtype otherwise, and float pixels are refused).
+    self._convert_input_args = False
     self.built = True
 
   @property
@@ -78,7 +87,7 @@ class FlowModel(keras.Model):
 
   def dequantize_with_log_q(self, pixels, noise='uniform'):
     """(x, log q(u | k)) per example; log q = 0 for uniform noise."""
-    k = tf.cast(pixels, self.dtype_float)
+    k = tf.cast(self._checked_pixels(pixels), self.dtype_float)
     log_q = tf.zeros(tf.shape(k)[:-len(self.image_shape)], self.dtype_float)
     if self.num_levels is None:
       return k, log_q
@@ -96,9 +105,25 @@ class FlowModel(keras.Model):
 
   def to_pixels(self, x):
     """Continuous images -> integer pixels in [0, L) (uint8 when L <= 256);
-    continuous data are returned as they are."""
+    continuous data are returned as they are.
+
+    Values outside [-0.5, 0.5) are clipped to the first or last level; NaN
+    or Inf values raise with `validate_args`, and are otherwise counted on
+    stderr (they come out as level 0)."""
+    x = tf.convert_to_tensor(x)
+    non_finite = tf.reduce_sum(tf.cast(~tf.math.is_finite(x), tf.int32))
+    if self.validate_args:
+      x = tf.debugging.assert_all_finite(
+          x, 'to_pixels: the decoded images contain NaN or Inf values')
+    else:
+      tf.cond(non_finite > 0,
+              lambda: tf.print('to_pixels:', non_finite, 'NaN or Inf values '
+                               'in the decoded images, output as level 0',
+                               output_stream=sys.stderr),
+              tf.no_op)
     if self.num_levels is None:
       return x
+    x = tf.where(tf.math.is_finite(x), x, -0.5)
     k = tf.floor((x + 0.5) * self.num_levels)
     k = tf.clip_by_value(k, 0., self.num_levels - 1.)
     return tf.cast(k, tf.uint8 if self.num_levels <= 256 else tf.int32)
@@ -106,21 +131,56 @@ class FlowModel(keras.Model):
   # Likelihood --------------------------------------------------------------------
 
   def log_prob(self, x):
-    """log p(x) of continuous images x in [-0.5, 0.5)."""
-    return self.distribution.log_prob(self._checked_images(x))
+    """log p(x) of continuous images x in [-0.5, 0.5] (any finite data
+    when `num_levels` is None)."""
+    return self.distribution.log_prob(self._checked_continuous(x))
 
   def bits_per_dim(self, pixels, noise=None):
     """Bits/dim of integer images, dequantized with `noise` (default: the
     model's). With random noise, a one-sample estimate of the bound
     E_q[log p(x) - log q(u|k)] (in bits/dim, an upper bound)."""
-    x, log_q = self.dequantize_with_log_q(self._checked_images(pixels),
-                                          noise or self.noise)
+    x, log_q = self.dequantize_with_log_q(pixels, noise or self.noise)
     return self._bpd_of(self.distribution.log_prob(x) - log_q)
 
   def _bpd_of(self, log_prob):
     bits = -log_prob / (self.dimensions * math.log(2.))
     return bits if self.num_levels is None else bits + math.log2(
         self.num_levels)
+
+  def _checked_pixels(self, pixels):
+    """Integer pixels in [0, L), else one clear error (ValueError for a
+    wrong dtype or shape, InvalidArgumentError for values out of range)."""
+    pixels = self._checked_images(pixels)
+    if self.num_levels is None:
+      return self._checked_continuous(pixels)
+    if not (pixels.dtype.is_integer or pixels.dtype.is_bool):
+      raise ValueError(
+          f'expected integer pixels in [0, {self.num_levels}) (e.g. uint8), '
+          f'got {pixels.dtype.name}; continuous images in [-0.5, 0.5] go to '
+          'log_prob.')
+    wide = tf.cast(pixels, tf.int64)
+    message = f'pixels must lie in [0, {self.num_levels})'
+    with tf.control_dependencies([
+        tf.debugging.assert_non_negative(wide, message=message),
+        tf.debugging.assert_less(
+            wide, tf.constant(self.num_levels, tf.int64), message=message)]):
+      return tf.identity(pixels)
+
+  def _checked_continuous(self, x):
+    """Finite float data (in [-0.5, 0.5] for images), else one clear error."""
+    x = self._checked_images(x)
+    if not x.dtype.is_floating:
+      raise ValueError(f'expected continuous (float) data, got '
+                       f'{x.dtype.name}; integer pixels go to bits_per_dim.')
+    x = tf.debugging.assert_all_finite(x, 'the data contain NaN or Inf values')
+    if self.num_levels is None:
+      return x
+    message = 'continuous images must lie in [-0.5, 0.5]'
+    half = tf.constant(0.5, x.dtype)
+    with tf.control_dependencies([
+        tf.debugging.assert_greater_equal(x, -half, message=message),
+        tf.debugging.assert_less_equal(x, half, message=message)]):
+      return tf.identity(x)
 
   def _checked_images(self, images):
     images = tf.convert_to_tensor(images)
@@ -136,13 +196,27 @@ class FlowModel(keras.Model):
   # Latent space ------------------------------------------------------------------
 
   def encode(self, x):
-    """Continuous images -> flat latents z of size H*W*C."""
-    return self.flow.inverse(tf.cast(self._checked_images(x),
-                                     self.dtype_float))
+    """Continuous images -> flat latents z of size H*W*C. Called eagerly it
+    runs a traced graph, built once per input signature (the solves' loops
+    never run op by op in Python)."""
+    x = tf.cast(self._checked_continuous(x), self.dtype_float)
+    return self._in_graph('encode', self.flow.inverse)(x)
 
   def decode(self, z):
-    """Flat latents -> continuous images."""
-    return self.flow.forward(tf.cast(z, self.dtype_float))
+    """Flat latents -> continuous images (traced, like `encode`)."""
+    z = tf.cast(z, self.dtype_float)
+    return self._in_graph('decode', self.flow.forward)(z)
+
+  def _in_graph(self, name, fn):
+    """`fn` as a cached tf.function when called eagerly; as it is inside an
+    outer graph (fit, a SavedModel signature), which traces it anyway."""
+    if not tf.executing_eagerly():
+      return fn
+    # Kept out of Keras' attribute tracking, which would export them.
+    graphs = self.__dict__.setdefault('_graphs', {})
+    if name not in graphs:
+      graphs[name] = tf.function(fn, reduce_retracing=True)
+    return graphs[name]
 
   def sample(self, n, temperature=1.0, seed=None):
     """n continuous images from the model at the given temperature."""
@@ -208,6 +282,19 @@ class FlowModel(keras.Model):
       # Keras reduces multi-worker logs with a mean over axis 0.
       bpd = tf.reshape(bpd, [1])
     return {'bpd': bpd}
+
+
+def _check_every_variable_is_tracked(flow, layers):
+  """Refuses a flow with variables that no Keras layer holds: Keras would
+  silently never train them."""
+  held = {id(w.value) for layer in layers for w in layer.weights}
+  stray = [v.name for v in flow.trainable_variables if id(v) not in held]
+  if stray:
+    raise ValueError(
+        f'{len(stray)} trainable variables of the flow (e.g. {stray[0]}) are '
+        'not held by the Keras layer of a FlowBijectorBase, so FlowModel '
+        'cannot train them; create parameters with add_weight on a Keras '
+        'layer (see tfp_invconv.bijectors.base).')
 
 
 def _images_of(data):

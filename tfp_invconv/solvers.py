@@ -25,7 +25,9 @@ solvers that work on whole tensors, not pixel by pixel:
   after at most H + W - 1 sweeps; it stops early once an update changes no
   entry by more than `tolerance`.
 
-All shapes are NHWC; kernels are [k, k, C, C]. C^-1 comes from the caller,
+All shapes are NHWC; kernels are [k, k, C, C]. The row and block-Jacobi
+solvers take images whose batch, height and width are known only when run;
+the wavefront needs a static height and width. C^-1 comes from the caller,
 who owns the centre's factors (an LU or triangular matrix).
 """
 
@@ -148,16 +150,16 @@ def _row_operator(taps, width):
 
   Args:
     taps: [k, C, C], the kernel row K[a].
-    width: W.
+    width: W, a Python int or a scalar tensor.
   """
   k = taps.shape[0]
   channels = taps.shape[-1]
-  shifts = np.zeros([k, width, width])
-  for b in range(k):
-    source = np.arange(width) - (k - 1) + b
-    inside = source >= 0
-    shifts[b, source[inside], np.arange(width)[inside]] = 1.
-  operator = tf.einsum('bpq,bcd->pcqd', tf.constant(shifts, taps.dtype), taps)
+  columns = tf.range(width)
+  offsets = tf.range(k - 1, -1, -1)  # tap b reads k - 1 - b columns back
+  shifts = tf.cast(columns[None, :, None] ==
+                   columns[None, None, :] - offsets[:, None, None],
+                   taps.dtype)
+  operator = tf.einsum('bpq,bcd->pcqd', shifts, taps)
   return tf.reshape(operator, [width * channels, width * channels])
 
 
@@ -178,7 +180,7 @@ def row_solve(y, kernel, centre_inverse):
   so for very wide rows use `wavefront_solve`.
 
   Args:
-    y: [B, H, W, C] tensor (static W and C).
+    y: [B, H, W, C] tensor (C static; B, H, W may be unknown until run).
     kernel: [k, k, C, C] kernel whose centre tap has inverse
       `centre_inverse`.
     centre_inverse: [C, C] inverse of kernel[k-1, k-1].
@@ -186,7 +188,9 @@ def row_solve(y, kernel, centre_inverse):
   Returns:
     x with conv_top_left(x, kernel) == y up to round-off.
   """
-  width, channels = y.shape[2], y.shape[3]
+  channels = y.shape[-1]
+  shape = tf.shape(y)
+  batch, height, width = shape[0], shape[1], shape[2]
   k = kernel.shape[0]
   if k == 1:
     return apply_channel_matrix(y, centre_inverse)
@@ -203,8 +207,6 @@ def row_solve(y, kernel, centre_inverse):
       [row_size, row_size])
   above = tf.concat([_row_operator(kernel[a], width) for a in range(k - 1)],
                     axis=0) @ row_inverse
-  shape = tf.shape(y)
-  batch, height = shape[0], shape[1]
   # Rows of the folded right-hand side, [H, B, W*C].
   y_rows = tf.transpose(tf.reshape(y, [batch, height, row_size]),
                         [1, 0, 2]) @ row_inverse
@@ -215,12 +217,13 @@ def row_solve(y, kernel, centre_inverse):
 
   zeros = tf.zeros([batch, row_size], y.dtype)
   solved = tf.TensorArray(y.dtype, size=height,
-                          element_shape=[None, row_size])
+                          element_shape=[None, None])
   _, _, solved = tf.while_loop(
       lambda i, *_: i < height, step,
       (tf.constant(0), (zeros,) * (k - 1), solved))
-  return tf.reshape(tf.transpose(solved.stack(), [1, 0, 2]),
-                    [batch, height, width, channels])
+  x = tf.reshape(tf.transpose(solved.stack(), [1, 0, 2]),
+                 [batch, height, width, channels])
+  return tf.ensure_shape(x, y.shape)
 
 
 def block_jacobi_solve(y, kernel, centre_inverse, tolerance=0.0,
@@ -230,9 +233,9 @@ def block_jacobi_solve(y, kernel, centre_inverse, tolerance=0.0,
   Exact after H + W - 1 sweeps (the default cap); with `tolerance > 0` it
   stops as soon as no entry moves by more than `tolerance`.
   """
-  _, height, width, _ = y.shape
   if max_iterations is None:
-    max_iterations = height + width - 1
+    shape = tf.shape(y)
+    max_iterations = shape[1] + shape[2] - 1
   off_centre_kernel = without_centre(kernel)
 
   def sweep(x):

@@ -12,80 +12,101 @@ import math
 import os
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+from training import quiet
+
+
+
+class UsageError(Exception):
+  """A user error: printed as one line, without a traceback."""
+
+
+def _config(args, train_data):
+  from training import presets
+  config = presets.get(args.preset, conv=args.conv, centre=args.centre,
+                       coupling=args.coupling, levels=args.levels,
+                       depth=args.depth, hidden_width=args.hidden_width,
+                       batch_size=args.batch_size, lr=args.lr,
+                       warmup_steps=args.warmup_steps)
+  config.update(dataset=args.dataset, image_shape=list(train_data.image_shape),
+                num_levels=train_data.num_levels, seed=args.seed,
+                dequantization=args.dequantization)
+  return config
 
 
 def _train(args):
   import keras
-  from training import artifacts, callbacks, data, distribute, presets
+  from training import artifacts, callbacks, data, distribute
 
   strategy = distribute.make_strategy(args.strategy, args.cpu_replicas)
   out = distribute.worker_output_dir(strategy, args.out)
   keras.utils.set_random_seed(args.seed)
-  config = presets.get(args.preset, conv=args.conv, centre=args.centre,
-                       coupling=args.coupling,
-                       levels=args.levels, depth=args.depth,
-                       hidden_width=args.hidden_width,
-                       batch_size=args.batch_size, lr=args.lr,
-                       warmup_steps=args.warmup_steps)
-  train_data = data.load(args.dataset, 'train', args.data_dir)
+  train_data = data.load(args.dataset, 'train', args.data_dir, args.download)
   try:
-    test_data = data.load(args.dataset, 'test', args.data_dir)
-  except (KeyError, RuntimeError, FileNotFoundError):
+    test_data = data.load(args.dataset, 'test', args.data_dir, args.download)
+  except (KeyError, data.DataError, RuntimeError):
     test_data = None
-  config.update(dataset=args.dataset, image_shape=list(train_data.image_shape),
-                num_levels=train_data.num_levels, seed=args.seed,
-                dequantization=args.dequantization)
-  artifacts.save_config(out, config)
+  config = _config(args, train_data)
+  saved = artifacts.read_config(out)
+  change = saved and artifacts.architecture_change(saved, config)
+  if change:
+    raise UsageError(f'{out} holds a run of another architecture ({change}); '
+                     'train into a new --out, or repeat the options it was '
+                     'trained with')
   with strategy.scope():
     model = artifacts.build_model(config)
     schedule = callbacks.WarmupSchedule(config['lr'], config['warmup_steps'])
     optimizer_cls = {'adamax': keras.optimizers.Adamax,
                      'adam': keras.optimizers.Adam}[args.optimizer]
-    model.compile(optimizer=optimizer_cls(
-        learning_rate=schedule, clipnorm=args.clip_norm, use_ema=args.ema))
+    model.compile(optimizer=optimizer_cls(learning_rate=schedule,
+                                          clipnorm=args.clip_norm))
+    average = callbacks.WeightAverage(model) if args.ema else None
 
   batch_size = config['batch_size']
   if train_data.size is None:
-    sys.exit(f'the number of images in {args.dataset!r} is unknown, so an '
-             'epoch has no length; use a dataset whose size is recorded')
+    raise UsageError(f'the number of images in {args.dataset!r} is unknown, '
+                     'so an epoch has no length; use a dataset whose size is '
+                     'recorded')
   steps_per_epoch = math.ceil(train_data.size / batch_size)
-  epochs = args.epochs
-  if args.steps:
-    epochs = math.ceil(args.steps / steps_per_epoch)
-    steps_per_epoch = math.ceil(args.steps / epochs)
+  total_steps = args.steps or args.epochs * steps_per_epoch
 
-  state = callbacks.TrainingState(model, os.path.join(out, 'checkpoints'))
+  state = callbacks.TrainingState(model, os.path.join(out, 'checkpoints'),
+                                  average=average)
   step = state.restore()
+  artifacts.save_config(out, config)  # after a successful restore only
+  history_path = os.path.join(out, 'history.csv')
+  callbacks.truncate_history(history_path, step)
   if step:
     print(f'resuming from step {step} (checkpoint {state.manager.latest_checkpoint})')
   train_batches = data.batches(train_data, batch_size, flip=args.flip,
                                seed=args.seed + step, repeat=True)
   validation = (data.batches(test_data, batch_size, shuffle=False)
                 if test_data is not None else None)
-  best = min(callbacks.read_history(
-      os.path.join(out, 'history.csv')).get('bpd', [math.inf]))
-  fit_callbacks = [
+  best = min(callbacks.read_history(history_path).get('bpd', [math.inf]))
+  fit_callbacks = [average] if average else []
+  fit_callbacks += [
+      callbacks.HistoryLog(history_path, state),
       callbacks.StepCheckpoint(state, args.checkpoint_every),
       callbacks.TerminateOnNaN(),
-      keras.callbacks.ModelCheckpoint(
-          os.path.join(out, artifacts.WEIGHTS), monitor='bpd', mode='min',
-          save_best_only=True, save_weights_only=True,
-          initial_value_threshold=best),
-      keras.callbacks.CSVLogger(os.path.join(out, 'history.csv'),
-                                append=True),
+      callbacks.BestWeights(os.path.join(out, artifacts.WEIGHTS), best,
+                            average),
       keras.callbacks.TensorBoard(os.path.join(out, 'logs')),
-      callbacks.Progress(out, train_data.num_levels),
+      callbacks.Progress(out, train_data.num_levels, average=average),
+      callbacks.StepLog(state, total_steps, args.log_every),
   ]
-  for initial_epoch, last_epoch, steps in callbacks.fit_plan(
-      step, steps_per_epoch, epochs):
-    model.fit(train_batches, initial_epoch=initial_epoch, epochs=last_epoch,
-              steps_per_epoch=steps, validation_data=validation,
-              callbacks=fit_callbacks,
-              verbose=1 if sys.stdout.isatty() else 2)
-    if model.stop_training:
-      sys.exit('training stopped: bits/dim became NaN or Inf; the last good '
-               f'state is in {state.manager.directory}')
+  try:
+    for initial_epoch, last_epoch, steps in callbacks.fit_plan(
+        step, steps_per_epoch, total_steps):
+      model.fit(train_batches, initial_epoch=initial_epoch, epochs=last_epoch,
+                steps_per_epoch=steps, validation_data=validation,
+                callbacks=fit_callbacks, verbose=0)
+      if model.stop_training:
+        sys.exit('training stopped: bits/dim became NaN or Inf; the last good '
+                 f'state is in {state.manager.directory}')
+  except KeyboardInterrupt:
+    state.save()
+    print(f'\ninterrupted at step {state.step}; rerun the same command to '
+          'resume', file=sys.stderr)
+    sys.exit(130)
   print(f'trained {state.step} steps')
   print(f'weights: {os.path.join(out, artifacts.WEIGHTS)}\n'
         f'samples: {os.path.join(out, "samples.png")}\n'
@@ -121,7 +142,13 @@ def _interpolate(args):
   from training import artifacts, data
   model, config = artifacts.load_model(args.run)
   test = data.load(args.dataset or config['dataset'], 'test', args.data_dir)
+  if len(args.pairs) % 2:
+    raise UsageError(f'--pairs takes pairs of indices, got {len(args.pairs)} '
+                     'numbers')
   images = next(iter(test.images.batch(max(args.pairs) + 1))).numpy()
+  if min(args.pairs) < 0 or max(args.pairs) >= len(images):
+    raise UsageError(f'--pairs: indices must lie in [0, {len(images)}), the '
+                     'test images of the run\'s dataset')
   rows = [latent.interpolate(model, images[a], images[b], args.num).numpy()
           for a, b in zip(args.pairs[::2], args.pairs[1::2])]
   path = args.output or os.path.join(args.run, 'interpolation.png')
@@ -152,36 +179,70 @@ def _manipulate(args):
   print(f'manipulation: {path}')
 
 
+class _Parser(argparse.ArgumentParser):
+  """Reports a bad option in one line (no usage dump)."""
+
+  def error(self, message):
+    self.exit(2, f'{self.prog}: error: {message}\n')
+
+
+def _positive_int(text):
+  try:
+    value = int(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
+  if value < 1:
+    raise argparse.ArgumentTypeError(f'must be a positive integer, got {value}')
+  return value
+
+
 def parser():
-  p = argparse.ArgumentParser(prog='python -m training',
-                              description='Train and use CInC flows.')
-  sub = p.add_subparsers(dest='command', required=True)
+  from tfp_invconv.flows import CENTRES, CONVS, COUPLINGS
+  from training.presets import PRESETS
+  p = _Parser(prog='python -m training',
+              description='Train and use CInC flows.')
+  sub = p.add_subparsers(dest='command', required=True,
+                         parser_class=_Parser)
 
   train = sub.add_parser('train', help='train a flow (resumes automatically)')
-  train.add_argument('--preset', default='demo')
+  train.add_argument('--preset', default='demo', choices=sorted(PRESETS),
+                     help='model and optimizer settings (training/presets.py); '
+                          'the options below override them')
   train.add_argument('--dataset', default='digits',
                      help="'digits', a tfds name, a .npz file or an image folder")
   train.add_argument('--data-dir', default=None, help='tfds data directory')
+  train.add_argument('--download', action='store_true',
+                     help='let tensorflow-datasets download and prepare the '
+                          'dataset (needs the network)')
   train.add_argument('--out', required=True, help='output folder')
-  train.add_argument('--steps', type=int, default=None,
-                     help='total training steps (overrides --epochs; spread '
-                          'over whole epochs of equal length)')
-  train.add_argument('--epochs', type=int, default=10)
-  train.add_argument('--batch-size', type=int, default=None)
-  train.add_argument('--lr', type=float, default=None)
-  train.add_argument('--warmup-steps', type=int, default=None)
+  train.add_argument('--steps', type=_positive_int, default=None,
+                     help='total training steps, exactly (overrides --epochs; '
+                          'the last epoch is cut short if needed)')
+  train.add_argument('--epochs', type=_positive_int, default=10)
+  train.add_argument('--batch-size', type=_positive_int, default=None)
+  train.add_argument('--log-every', type=_positive_int, default=50,
+                     help='print a progress line (bits/dim, steps/s, ETA) '
+                          'every N steps')
+  train.add_argument('--lr', type=float, default=None,
+                     help='peak learning rate (after the warm-up)')
+  train.add_argument('--warmup-steps', type=int, default=None,
+                     help='linear learning-rate warm-up, in steps')
   train.add_argument('--optimizer', choices=['adamax', 'adam'],
                      default='adamax')
-  train.add_argument('--clip-norm', type=float, default=None)
+  train.add_argument('--clip-norm', type=float, default=None,
+                     help='clip each gradient to this norm')
   train.add_argument('--ema', action='store_true',
-                     help='keep a Polyak average of the weights')
+                     help='keep a Polyak average of the weights (decay '
+                          '0.999); the saved best weights and the samples '
+                          'use it, training and resume use the raw weights')
   train.add_argument('--dequantization', default='uniform',
                      choices=['uniform', 'variational'],
                      help='variational: a learned q(u|x), trained jointly '
                           '(Flow++)')
   train.add_argument('--flip', action='store_true',
                      help='random horizontal flips')
-  train.add_argument('--seed', type=int, default=0)
+  train.add_argument('--seed', type=int, default=0,
+                     help='seed of the weights, the data order and the noise')
   train.add_argument('--strategy', default='default',
                      choices=['default', 'mirrored', 'multiworker'],
                      help='tf.distribute strategy (multiworker reads TF_CONFIG)')
@@ -190,58 +251,78 @@ def parser():
                           'into this many replicas')
   train.add_argument('--checkpoint-every', type=int, default=None,
                      help='also checkpoint every N steps (always per epoch)')
-  for key in ('conv', 'centre', 'coupling'):
-    train.add_argument(f'--{key}', default=None)
+  for key, choices in (('conv', CONVS), ('centre', CENTRES),
+                       ('coupling', COUPLINGS)):
+    train.add_argument(f'--{key}', default=None, choices=choices,
+                       help=f'{key} of the flow (overrides the preset)')
   for key in ('levels', 'depth', 'hidden-width'):
-    train.add_argument(f'--{key}', type=int, default=None)
+    train.add_argument(f'--{key}', type=_positive_int, default=None,
+                       help=f'{key} of the flow (overrides the preset)')
   train.set_defaults(handler=_train)
 
   evaluate = sub.add_parser('evaluate', help='test bits/dim of a run')
-  evaluate.add_argument('--run', required=True)
-  evaluate.add_argument('--dataset', default=None)
-  evaluate.add_argument('--data-dir', default=None)
+  evaluate.add_argument('--run', required=True, help='training output folder')
+  evaluate.add_argument('--dataset', default=None,
+                        help="another test set (default: the run's)")
+  evaluate.add_argument('--data-dir', default=None,
+      help='tensorflow-datasets data folder')
   evaluate.set_defaults(handler=_evaluate)
 
   sample = sub.add_parser('sample', help='sample grid PNG per temperature')
-  sample.add_argument('--run', required=True)
-  sample.add_argument('--num', type=int, default=16)
+  sample.add_argument('--run', required=True, help='training output folder')
+  sample.add_argument('--num', type=_positive_int, default=16,
+                      help='images per temperature')
   sample.add_argument('--temperatures', type=float, nargs='+',
                       default=[0.5, 0.7, 1.0])
-  sample.add_argument('--seed', type=int, default=0)
-  sample.add_argument('--output', default=None)
+  sample.add_argument('--seed', type=int, default=0, help='latent seed')
+  sample.add_argument('--output', default=None,
+                      help='PNG path (default: RUN/samples_by_temperature.png)')
   sample.set_defaults(handler=_sample)
 
   interpolate = sub.add_parser('interpolate',
                                help='latent interpolation between test images')
-  interpolate.add_argument('--run', required=True)
+  interpolate.add_argument('--run', required=True,
+                           help='training output folder')
   interpolate.add_argument('--pairs', type=int, nargs='+', default=[0, 1],
                            help='test-set indices a1 b1 [a2 b2 ...]')
-  interpolate.add_argument('--num', type=int, default=8)
-  interpolate.add_argument('--dataset', default=None)
-  interpolate.add_argument('--data-dir', default=None)
-  interpolate.add_argument('--output', default=None)
+  interpolate.add_argument('--num', type=_positive_int, default=8,
+                           help='images per interpolation row')
+  interpolate.add_argument('--dataset', default=None,
+                           help="dataset of the images (default: the run's)")
+  interpolate.add_argument('--data-dir', default=None,
+      help='tensorflow-datasets data folder')
+  interpolate.add_argument('--output', default=None, help='PNG path')
   interpolate.set_defaults(handler=_interpolate)
 
   manipulate = sub.add_parser(
       'manipulate', help='move test images along an attribute direction')
-  manipulate.add_argument('--run', required=True)
+  manipulate.add_argument('--run', required=True,
+                          help='training output folder')
   manipulate.add_argument('--attribute', required=True,
                           help="CelebA attribute (e.g. Smiling) or class index")
   manipulate.add_argument('--scales', type=float, nargs='+',
                           default=[-1., -0.5, 0., 0.5, 1.])
-  manipulate.add_argument('--num', type=int, default=8)
+  manipulate.add_argument('--num', type=_positive_int, default=8,
+                          help='test images to move')
   manipulate.add_argument('--examples', type=int, default=10000,
                           help='labelled training images for the direction')
-  manipulate.add_argument('--dataset', default=None)
-  manipulate.add_argument('--data-dir', default=None)
-  manipulate.add_argument('--output', default=None)
+  manipulate.add_argument('--dataset', default=None,
+                          help="dataset of the images (default: the run's)")
+  manipulate.add_argument('--data-dir', default=None,
+      help='tensorflow-datasets data folder')
+  manipulate.add_argument('--output', default=None, help='PNG path')
   manipulate.set_defaults(handler=_manipulate)
   return p
 
 
 def main(argv=None):
+  quiet.import_tensorflow()  # the option choices come from the library
   args = parser().parse_args(argv)
-  args.handler(args)
+  from training import data
+  try:
+    args.handler(args)
+  except (UsageError, data.DataError, FileNotFoundError) as error:
+    sys.exit(f'{parser().prog} {args.command}: error: {error}')
 
 
 if __name__ == '__main__':

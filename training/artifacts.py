@@ -3,7 +3,7 @@
   config.json           model + data configuration (enough to rebuild)
   model.weights.h5      best weights so far (lowest training bits/dim)
   backup/               mid-training state for automatic resume
-  history.csv           bits/dim per epoch
+  history.csv           bits/dim per epoch, with the step reached
   samples.png, bpd.png  sample grid and learning curve, refreshed per epoch
   logs/                 TensorBoard
 """
@@ -32,20 +32,45 @@ def build_model(config):
                    seed=config.get('seed'), dequantizer=dequantizer)
 
 
+# What a checkpoint's weights depend on: a run resumed with other values
+# cannot restore them.
+ARCHITECTURE_KEYS = presets.MODEL_KEYS + ('image_shape', 'num_levels',
+                                          'dequantization')
+
+
+def read_config(run_dir):
+  """The run's config.json, or None for a folder that has none."""
+  path = os.path.join(run_dir, CONFIG)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def architecture_change(saved, config):
+  """A one-line description of how `config` differs from a run's saved
+  configuration in what its weights depend on, or None."""
+  saved = dict(presets.model_options(saved), **saved)
+  changes = [f'{k}={saved.get(k)!r} -> {config.get(k)!r}'
+             for k in ARCHITECTURE_KEYS if saved.get(k) != config.get(k)]
+  return ', '.join(changes) or None
+
+
 def save_config(out, config):
+  """Writes config.json atomically."""
   os.makedirs(out, exist_ok=True)
-  with open(os.path.join(out, CONFIG), 'w') as f:
+  path = os.path.join(out, CONFIG)
+  with open(path + '.tmp', 'w') as f:
     json.dump(config, f, indent=2)
+  os.replace(path + '.tmp', path)
 
 
 def load_model(run_dir):
   """The model of a training run, with its best weights."""
-  config_path = os.path.join(run_dir, CONFIG)
-  if not os.path.exists(config_path):
+  config = read_config(run_dir)
+  if config is None:
     raise FileNotFoundError(f'{run_dir} is not a training output folder '
-                            f'(no {CONFIG}).')
-  with open(config_path) as f:
-    config = json.load(f)
+                            f'(no {CONFIG})')
   model = build_model(config)
   model.load_weights(os.path.join(run_dir, WEIGHTS))
   return model, config
@@ -80,16 +105,16 @@ def save_grid(path, pixels, num_levels, rows, title=None):
 
 
 def save_curve(path, history):
-  """bits/dim per epoch (train and, when present, validation)."""
+  """bits/dim against the training step (train and, when present,
+  validation)."""
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
   fig, ax = plt.subplots(figsize=(5, 3.2))
   for key, label in (('bpd', 'train'), ('val_bpd', 'validation')):
-    if history.get(key):
-      ax.plot(range(1, len(history[key]) + 1), history[key], marker='o',
-              label=label)
-  ax.set_xlabel('epoch')
+    if history.get(key) and len(history[key]) == len(history.get('step', ())):
+      ax.plot(history['step'], history[key], marker='o', label=label)
+  ax.set_xlabel('training step')
   ax.set_ylabel('bits / dim')
   ax.grid(alpha=0.3)
   ax.legend()

@@ -1,8 +1,10 @@
 """Keras callbacks of the training application."""
 
+import contextlib
 import csv
 import math
 import os
+import time
 
 import keras
 import tensorflow as tf
@@ -27,14 +29,61 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
             'warmup_steps': self.warmup_steps}
 
 
-class TrainingState:
-  """Model weights + optimizer state (its step counter included) on disk."""
+class WeightAverage(keras.callbacks.Callback):
+  """A Polyak (exponential moving) average of the trainable weights.
 
-  def __init__(self, model, directory, max_to_keep=2):
+  Kept here rather than with Keras' `use_ema`, which writes the average over
+  the weights when each `fit` call ends: a run of several `fit` calls would
+  train on from the average, and the epoch-end checkpoints would hold the
+  raw weights only. Here the raw weights are what trains and resumes, the
+  average is saved beside them, and `swapped()` puts it in place for the
+  saved best weights and the sample grids.
+  """
+
+  def __init__(self, model, decay=0.999):
+    super().__init__()
+    self.decay = decay
+    self.weights = model.trainable_weights
+    self.average = [tf.Variable(w.value, trainable=False)
+                    for w in self.weights]
+    self._update = tf.function(self._update_average)
+
+  def _update_average(self):
+    for average, weight in zip(self.average, self.weights):
+      average.assign(self.decay * average + (1. - self.decay) * weight.value)
+
+  def on_train_begin(self, logs=None):
+    if int(self.model.optimizer.iterations.numpy()) == 0:
+      # Start from the weights after the ActNorms' data-dependent init.
+      for average, weight in zip(self.average, self.weights):
+        average.assign(weight.value)
+
+  def on_train_batch_end(self, batch, logs=None):
+    self._update()
+
+  @contextlib.contextmanager
+  def swapped(self):
+    """Inside the block the model holds the averaged weights."""
+    raw = [w.numpy() for w in self.weights]
+    for weight, average in zip(self.weights, self.average):
+      weight.assign(average)
+    try:
+      yield
+    finally:
+      for weight, value in zip(self.weights, raw):
+        weight.assign(value)
+
+
+class TrainingState:
+  """Model weights + optimizer state (its step counter included) and the
+  weight average, if any, on disk."""
+
+  def __init__(self, model, directory, max_to_keep=2, average=None):
     model.optimizer.build(model.trainable_variables)
     self.model = model
+    extra = {'average': average.average} if average else {}
     self.checkpoint = tf.train.Checkpoint(model=model,
-                                          optimizer=model.optimizer)
+                                          optimizer=model.optimizer, **extra)
     self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
                                               max_to_keep=max_to_keep)
 
@@ -85,32 +134,98 @@ class TerminateOnNaN(keras.callbacks.Callback):
       self.model.stop_training = True
 
 
-def fit_plan(step, steps_per_epoch, epochs):
-  """(initial_epoch, epochs, steps_per_epoch) of the `fit` calls that finish
-  a run at `step`: first the rest of an interrupted epoch, then whole ones."""
-  epoch, done = divmod(step, steps_per_epoch)
+def fit_plan(step, steps_per_epoch, total_steps):
+  """(initial_epoch, epochs, steps_per_epoch) of the `fit` calls that take a
+  run from `step` to exactly `total_steps`: first the rest of an interrupted
+  epoch, then whole epochs, then a last, shorter one if needed."""
   plan = []
-  if done and epoch < epochs:
-    plan.append((epoch, epoch + 1, steps_per_epoch - done))
-    epoch += 1
-  if epoch < epochs:
-    plan.append((epoch, epochs, steps_per_epoch))
+  while step < total_steps:
+    epoch, done = divmod(step, steps_per_epoch)
+    if done or total_steps - step < steps_per_epoch:
+      steps = min(steps_per_epoch - done, total_steps - step)
+      plan.append((epoch, epoch + 1, steps))
+    else:
+      whole = (total_steps - step) // steps_per_epoch
+      plan.append((epoch, epoch + whole, steps_per_epoch))
+      steps = whole * steps_per_epoch
+    step += steps
   return plan
+
+
+class StepLog(keras.callbacks.Callback):
+  """One line every `every` steps: step, running bits/dim, rate and ETA
+  (Keras' own progress bar counts epochs per `fit` call, not the run)."""
+
+  def __init__(self, state, total_steps, every=50):
+    super().__init__()
+    self.state = state
+    self.total_steps = total_steps
+    self.every = every
+    self._start = None
+
+  def on_train_begin(self, logs=None):
+    self._start = (time.perf_counter(), self.state.step)
+
+  def on_train_batch_end(self, batch, logs=None):
+    step = self.state.step
+    if step % self.every and step != self.total_steps:
+      return
+    seconds, first = time.perf_counter() - self._start[0], self._start[1]
+    rate = (step - first) / max(seconds, 1e-9)
+    eta = (self.total_steps - step) / rate if rate else math.inf
+    print(f'step {step}/{self.total_steps}  bits/dim '
+          f'{float((logs or {}).get("bpd", math.nan)):.4f}  '
+          f'{rate:.2f} steps/s  ETA {_duration(eta)}', flush=True)
+
+  def on_epoch_end(self, epoch, logs=None):
+    if logs and 'val_bpd' in logs:
+      print(f'step {self.state.step}: held-out bits/dim '
+            f'{float(logs["val_bpd"]):.4f}', flush=True)
+
+
+def _duration(seconds):
+  if not math.isfinite(seconds):
+    return '?'
+  minutes, seconds = divmod(int(seconds), 60)
+  hours, minutes = divmod(minutes, 60)
+  return f'{hours}h{minutes:02d}m' if hours else f'{minutes}m{seconds:02d}s'
+
+
+class BestWeights(keras.callbacks.Callback):
+  """Saves the weights (the average, with a `WeightAverage`) whenever the
+  epoch's training bits/dim is the lowest so far."""
+
+  def __init__(self, path, best=math.inf, average=None):
+    super().__init__()
+    self.path = path
+    self.best = best
+    self.average = average
+
+  def on_epoch_end(self, epoch, logs=None):
+    value = float((logs or {}).get('bpd', math.nan))
+    if not value < self.best:
+      return
+    self.best = value
+    with self.average.swapped() if self.average else contextlib.nullcontext():
+      self.model.save_weights(self.path)
 
 
 class Progress(keras.callbacks.Callback):
   """Writes the sample grid and the bits/dim curve after every epoch."""
 
-  def __init__(self, out, num_levels, temperature=0.7, num_samples=32):
+  def __init__(self, out, num_levels, temperature=0.7, num_samples=32,
+               average=None):
     super().__init__()
     self.out = out
     self.num_levels = num_levels
     self.temperature = temperature
     self.num_samples = num_samples
+    self.average = average
 
   def on_epoch_end(self, epoch, logs=None):
-    samples = self.model.to_pixels(
-        self.model.sample(self.num_samples, self.temperature, seed=0))
+    with self.average.swapped() if self.average else contextlib.nullcontext():
+      samples = self.model.to_pixels(
+          self.model.sample(self.num_samples, self.temperature, seed=0))
     artifacts.save_grid(
         os.path.join(self.out, 'samples.png'), samples, self.num_levels,
         rows=4, title=f'epoch {epoch + 1}, T = {self.temperature}')
@@ -118,11 +233,58 @@ class Progress(keras.callbacks.Callback):
                          read_history(os.path.join(self.out, 'history.csv')))
 
 
-def read_history(path):
-  """history.csv (written by keras.callbacks.CSVLogger) as lists per key."""
+def read_history_rows(path):
+  """history.csv as a list of {column: text} rows."""
   if not os.path.exists(path):
-    return {}
+    return []
   with open(path) as f:
-    rows = list(csv.DictReader(f))
+    return list(csv.DictReader(f))
+
+
+def write_history_rows(path, rows):
+  """Replaces history.csv atomically (a kill leaves the old or new file)."""
+  columns = []
+  for row in rows:
+    columns += [k for k in row if k not in columns]
+  with open(path + '.tmp', 'w', newline='') as f:
+    writer = csv.DictWriter(f, columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(path + '.tmp', path)
+
+
+def truncate_history(path, step):
+  """Drops the rows logged after `step`: those of an epoch whose checkpoint
+  was never written, which the resumed run trains and logs again."""
+  rows = read_history_rows(path)
+  kept = [r for r in rows if int(float(r.get('step') or 0)) <= step]
+  if len(kept) != len(rows):
+    write_history_rows(path, kept)
+
+
+def read_history(path):
+  """history.csv as lists of floats per column."""
+  rows = read_history_rows(path)
   return {key: [float(r[key]) for r in rows if r.get(key)]
           for key in (rows[0].keys() if rows else ())}
+
+
+class HistoryLog(keras.callbacks.Callback):
+  """Adds a row per epoch (epoch, step reached, metrics) to history.csv.
+
+  Listed before the checkpoint callback, so an epoch's row is on disk before
+  its checkpoint; `truncate_history` at resume drops a row whose checkpoint
+  a kill prevented. History and checkpoint therefore always agree.
+  """
+
+  def __init__(self, path, state):
+    super().__init__()
+    self.path = path
+    self.state = state
+
+  def on_epoch_end(self, epoch, logs=None):
+    row = {'epoch': epoch, 'step': self.state.step}
+    row.update({k: float(v) for k, v in (logs or {}).items()})
+    write_history_rows(self.path, read_history_rows(self.path) + [row])

@@ -8,12 +8,21 @@ with their number of grey levels, which the bits/dim accounting needs.
 
 import dataclasses
 import os
+import zipfile
 
 import numpy as np
 import tensorflow as tf
 
 TFDS_IMAGE_SIZES = {'celeb_a': 64}
 DIGITS_TRAIN = 1500
+# An image folder has no test split: this share of it, drawn with this seed,
+# is held out as one.
+FOLDER_TEST_FRACTION = 0.1
+FOLDER_SPLIT_SEED = 0
+
+
+class DataError(ValueError):
+  """A dataset that cannot be used as given; the message names the cause."""
 
 
 @dataclasses.dataclass
@@ -24,15 +33,20 @@ class ImageData:
   size: int | None = None
 
 
-def load(name, split='train', data_dir=None):
-  """Loads a dataset by name ('digits', a tfds name) or path (.npz, folder)."""
+def load(name, split='train', data_dir=None, download=False):
+  """Loads a dataset by name ('digits', a tfds name) or path (.npz, folder).
+
+  A tensorflow-datasets name must be prepared in `data_dir` already unless
+  `download` is set (which needs the network)."""
   if name == 'digits':
     return _digits(split)
   if name.endswith('.npz'):
     return _npz(name, split)
   if os.path.isdir(name):
-    return _folder(name)
-  return _tfds(name, split, data_dir)
+    return _folder(name, split)
+  if os.sep in name or name.startswith('.'):
+    raise DataError(f'no such dataset folder or file: {name}')
+  return _tfds(name, split, data_dir, download)
 
 
 def load_labelled(name, attribute, split='train', data_dir=None):
@@ -41,6 +55,9 @@ def load_labelled(name, attribute, split='train', data_dir=None):
   `attribute` is a CelebA attribute name (e.g. 'Smiling') for `celeb_a`, and
   a class index for the other datasets (digits, .npz with y_*, tfds 'label').
   """
+  if name != 'celeb_a' and not str(attribute).isdigit():
+    raise DataError(f'--attribute {attribute!r}: {name} has class labels; '
+                    'give a class index such as 3')
   if name == 'digits':
     from sklearn.datasets import load_digits
     digits = load_digits()
@@ -71,11 +88,28 @@ def _labelled_array(images, labels):
   return tf.data.Dataset.from_tensor_slices((images, np.asarray(labels)))
 
 
-def _from_array(images, num_levels):
+def checked_pixels(images, num_levels, source):
+  """`images` as uint8 [N, H, W, C] after checking that they are integer
+  pixels in [0, num_levels); raises DataError naming `source` otherwise."""
   images = np.asarray(images)
+  if images.dtype.kind not in 'ui':
+    raise DataError(f'{source}: pixels are {images.dtype}, expected integers '
+                    f'in [0, {num_levels}) such as uint8')
   if images.ndim == 3:
     images = images[..., None]
-  return ImageData(tf.data.Dataset.from_tensor_slices(images.astype(np.uint8)),
+  if images.ndim != 4 or not images.size:
+    raise DataError(f'{source}: expected a non-empty array of images '
+                    f'[N, H, W] or [N, H, W, C], got shape {images.shape}')
+  low, high = int(images.min()), int(images.max())
+  if low < 0 or high >= num_levels:
+    raise DataError(f'{source}: pixel values span [{low}, {high}], outside '
+                    f'[0, {num_levels})')
+  return images.astype(np.uint8 if num_levels <= 256 else np.int32)
+
+
+def _from_array(images, num_levels, source):
+  images = checked_pixels(images, num_levels, source)
+  return ImageData(tf.data.Dataset.from_tensor_slices(images),
                    tuple(images.shape[1:]), num_levels, len(images))
 
 
@@ -83,41 +117,81 @@ def _digits(split):
   from sklearn.datasets import load_digits
   images = load_digits().images.astype(np.uint8)  # values 0..16
   images = images[:DIGITS_TRAIN] if split == 'train' else images[DIGITS_TRAIN:]
-  return _from_array(images, 17)
+  return _from_array(images, 17, 'digits')
 
 
 def _npz(path, split):
   if not os.path.exists(path):
-    raise FileNotFoundError(f'no such dataset file: {path}')
-  with np.load(path) as arrays:
-    key = 'x_train' if split == 'train' else 'x_test'
-    if key not in arrays:
-      raise KeyError(f'{path} has no {key!r} array (keys: {list(arrays)}).')
-    return _from_array(arrays[key], 256)
+    raise DataError(f'no such dataset file: {path}')
+  key = 'x_train' if split == 'train' else 'x_test'
+  try:
+    with np.load(path, allow_pickle=False) as arrays:
+      if key not in arrays:
+        raise DataError(f'{path} has no {key!r} array (it has '
+                        f'{", ".join(arrays.files) or "none"})')
+      images = arrays[key]
+  except DataError:
+    raise
+  except (OSError, ValueError, zipfile.BadZipFile) as error:
+    raise DataError(f'{path} is not a readable .npz file '
+                    f'({type(error).__name__})') from None
+  return _from_array(images, 256, f'{path}[{key}]')
 
 
-def _folder(path):
+def folder_split(count, split):
+  """Indices of an image folder's `split`: a fixed random share
+  (FOLDER_TEST_FRACTION, seed FOLDER_SPLIT_SEED, at least one image) is the
+  test split, the rest the training split."""
+  order = np.random.default_rng(FOLDER_SPLIT_SEED).permutation(count)
+  test_count = max(1, round(count * FOLDER_TEST_FRACTION))
+  if count < 2:
+    raise DataError('an image folder needs at least 2 images to hold one '
+                    'out for testing')
+  return np.sort(order[:test_count] if split == 'test'
+                 else order[test_count:])
+
+
+def _read_image(path):
   from PIL import Image
+  try:
+    with Image.open(path) as image:
+      return np.asarray(image)
+  except (OSError, SyntaxError) as error:
+    raise DataError(f'cannot read image {path} ({type(error).__name__})'
+                    ) from None
+
+
+def _folder(path, split):
   files = sorted(f for f in os.listdir(path)
                  if f.lower().endswith(('.png', '.jpg', '.jpeg', '.bmp')))
   if not files:
-    raise FileNotFoundError(f'no images (.png, .jpg, .bmp) in {path}')
-  images = np.stack([np.asarray(Image.open(os.path.join(path, f)))
-                     for f in files])
-  return _from_array(images, 256)
+    raise DataError(f'no images (.png, .jpg, .bmp) in {path}')
+  files = [files[i] for i in folder_split(len(files), split)]
+  images = []
+  for name in files:
+    image = _read_image(os.path.join(path, name))
+    if images and image.shape != images[0].shape:
+      raise DataError(f'{os.path.join(path, name)} is {image.shape}, but '
+                      f'{os.path.join(path, files[0])} is {images[0].shape}: '
+                      'every image of a folder must have one size')
+    images.append(image)
+  return _from_array(np.stack(images), 256, path)
 
 
-def _tfds(name, split, data_dir):
+def _tfds(name, split, data_dir, download):
   import tensorflow_datasets as tfds
   try:
-    dataset, info = tfds.load(name, split=split, data_dir=data_dir,
-                              with_info=True, shuffle_files=split == 'train')
+    dataset = tfds.load(name, split=split, data_dir=data_dir,
+                        download=download, shuffle_files=split == 'train')
   except Exception as error:  # tfds raises many types; all mean "not here"
-    raise RuntimeError(
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else ''
+    hint = ('' if download else ' it is not prepared there: pass --download '
+            '(needs the network) or run `tfds build ' + name + '`, or use a '
+            'local .npz or image folder;')
+    raise DataError(
         f'could not load tensorflow-datasets {name!r} (split {split!r}, '
-        f'data dir {data_dir or "default"}): {type(error).__name__}: '
-        f'{str(error).splitlines()[0] if str(error) else ""}. Prepare it with '
-        f'`tfds build {name}` or pass a local .npz / image folder.') from None
+        f'data dir {data_dir or "default"}):{hint} {type(error).__name__}: '
+        f'{first_line[:200]}') from None
   size = TFDS_IMAGE_SIZES.get(name)
   images = dataset.map(lambda ex: _prepare(ex['image'], size),
                        num_parallel_calls=tf.data.AUTOTUNE)

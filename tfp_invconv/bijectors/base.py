@@ -18,8 +18,14 @@ tfb = tfp.bijectors
 
 
 def parameter_layer(name, dtype):
-  """An empty Keras layer that holds a bijector's weights (`add_weight`)."""
-  return keras.layers.Layer(name=name, dtype=dtype)
+  """An empty Keras layer that holds a bijector's weights (`add_weight`).
+
+  Marked built: it has no `build` step, and Keras would otherwise trace the
+  whole model symbolically (with float pixels) to build it.
+  """
+  layer = keras.layers.Layer(name=name, dtype=dtype)
+  layer.built = True
+  return layer
 
 
 def random_normal(shape, stddev, dtype):
@@ -118,18 +124,27 @@ class FlowBijectorBase(tfb.Bijector):
                   + out_flat_shape[1:])
     return out, tf.reshape(log_det, batch_shape)
 
+  def _sync_variables(self):
+    """Tracks the weights of layers built after construction (a Keras
+    conditioner built by its first call)."""
+    current = [w.value for layer in self._keras_layers for w in layer.weights]
+    if len(current) != len(self._tf_variables):
+      self._tf_variables = current
+
   # Greedy-cache hooks ---------------------------------------------------------
 
   def _augmented_forward(self, x):
     x = self._checked(x, self._event_shape_in, 'input')
     y, fldj = self._run_flat(self._forward_and_log_det, x,
                              self._event_shape_in.rank)
+    self._sync_variables()
     return y, {'fldj': fldj, 'ildj': -fldj}
 
   def _augmented_inverse(self, y):
     y = self._checked(y, self.event_shape_out, 'output')
     x, ildj = self._run_flat(self._inverse_and_log_det, y,
                              self.event_shape_out.rank)
+    self._sync_variables()
     return x, {'ildj': ildj, 'fldj': -ildj}
 
   def _forward(self, x):
@@ -196,17 +211,22 @@ def constant_log_det(x, per_pixel_log_det):
   return tf.fill([tf.shape(x)[0]], value)
 
 
+# Where TFP's wrappers keep the bijectors they wrap: Invert (and the plain
+# _Invert that tfb.Invert returns over non-composite bijectors) and
+# TransformDiagonal one, Chain, JointMap, Blockwise and FactorOut several.
+_CHILD_ATTRIBUTES = ('bijector', 'diag_bijector', 'bijectors',
+                     'inner_bijectors')
+
+
 def walk_bijectors(bijector):
-  """Every bijector under a composite one (Chain, Invert, FactorOut), depth
-  first, the composite itself included."""
+  """Every bijector under a composite one, depth first, the composite
+  itself included."""
   yield bijector
-  if isinstance(bijector, tfb.Invert):
-    children = [bijector.bijector]
-  else:
-    children = list(getattr(bijector, 'bijectors', None) or [])
-    children += list(getattr(bijector, 'inner_bijectors', ()))
-  for child in children:
-    yield from walk_bijectors(child)
+  for attribute in _CHILD_ATTRIBUTES:
+    children = getattr(bijector, attribute, None)
+    for child in tf.nest.flatten(children) if children is not None else ():
+      if isinstance(child, tfb.Bijector):
+        yield from walk_bijectors(child)
 
 
 def collect_keras_layers(bijector):

@@ -1,0 +1,32 @@
+"""Keeps TensorFlow's native start-up lines off a command-line tool's stderr.
+
+TensorFlow's C++ runtime prints oneDNN, CUDA-driver and cuInit lines while it
+loads, before any logging setting applies; on a CPU machine they are noise
+that buries a tool's own one-line errors. `import_tensorflow` imports it with
+the process's stderr file descriptor sent to /dev/null, and sets
+TF_CPP_MIN_LOG_LEVEL=3 (unless the user set it) for what follows.
+"""
+
+import contextlib
+import os
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+  """Sends file descriptor 2 (C++ writes) to /dev/null inside the block."""
+  saved = os.dup(2)
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  try:
+    os.dup2(devnull, 2)
+    yield
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.close(devnull)
+
+
+def import_tensorflow():
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+  with native_stderr_silenced():
+    import tensorflow  # pylint: disable=unused-import
+    tensorflow.constant(0)  # device initialisation prints too
