@@ -31,12 +31,15 @@ def checkerboard(height, width, parity, dtype):
   return tf.cast((i + j + parity) % 2 == 0, dtype)[:, :, None]
 
 
+@keras.saving.register_keras_serializable(package='tfp_invconv')
 class VariationalDequantizer(keras.layers.Layer):
   """q(u | k): a conditional flow from Gaussian noise to (0, 1)^D."""
 
   def __init__(self, image_shape, hidden_width=32, steps=4, seed=None,
-               dtype='float32', name='variational_dequantizer'):
-    super().__init__(name=name, dtype=dtype)
+               dtype='float32', name='variational_dequantizer', **kwargs):
+    super().__init__(name=name, dtype=dtype, **kwargs)
+    self._config = dict(image_shape=[int(d) for d in image_shape],
+                        hidden_width=hidden_width, steps=steps, seed=seed)
     height, width, channels = (int(d) for d in image_shape)
     self.image_shape = (height, width, channels)
     self.context = keras.Sequential([
@@ -52,6 +55,9 @@ class VariationalDequantizer(keras.layers.Layer):
                               name=f'{name}_step{i}')
         for i in range(steps)]
     self._noise = keras.random.SeedGenerator(seed)
+
+  def get_config(self):
+    return dict(super().get_config(), **self._config)
 
   def sample(self, pixels_continuous):
     """u ~ q(u | k) and log q(u | k) per example.

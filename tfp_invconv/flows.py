@@ -268,6 +268,24 @@ def pad_to_even(x):
   return tf.concat([x, tf.reduce_mean(x, axis=-1, keepdims=True)], axis=-1)
 
 
+def flow_config(flow):
+  """A JSON-serialisable description of a flow built here (its class and
+  constructor arguments), for Keras saving."""
+  if type(flow) not in _FLOW_CLASSES.values():
+    raise ValueError(f'only flows built by tfp_invconv.flows can be saved '
+                     f'with their configuration, not {type(flow).__name__}.')
+  arguments = {k: (v.name if isinstance(v, tf.DType) else v)
+               for k, v in flow.parameters.items()}
+  return dict(class_name=type(flow).__name__, config=arguments)
+
+
+def flow_from_config(config):
+  """The flow that `flow_config` described (with fresh weights)."""
+  arguments = dict(config['config'])
+  arguments['dtype'] = tf.as_dtype(arguments['dtype'])
+  return _FLOW_CLASSES[config['class_name']](**arguments)
+
+
 def base_distribution(latent_size, dtype=tf.float32):
   """The standard normal over the flat latent."""
   return tfp.distributions.Sample(
@@ -279,3 +297,7 @@ def flow_distribution(flow):
   """`TransformedDistribution(base, flow)` for a flow built here."""
   return tfp.distributions.TransformedDistribution(
       base_distribution(flow.latent_size, flow.float_dtype), flow)
+
+
+_FLOW_CLASSES = {cls.__name__: cls
+                 for cls in (CInCFlow, SymmetricConvVectorFlow)}

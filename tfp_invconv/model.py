@@ -21,12 +21,19 @@ from tfp_invconv.bijectors import actnorm
 from tfp_invconv.bijectors import base
 
 
+@keras.saving.register_keras_serializable(package='tfp_invconv')
 class FlowModel(keras.Model):
   """Exact-likelihood image model: `fit` minimises bits/dim.
 
   `flow` is a generative-direction flow from `tfp_invconv.flows` (latent ->
   image). Data fed to `fit`/`evaluate` are integer images in [0, L) (uint8,
-  optionally with labels, which are ignored).
+  optionally with labels, which are ignored). Keras saving works for flows
+  built by `tfp_invconv.flows`:
+
+  ```python
+  model.save('flow.keras')
+  model = keras.models.load_model('flow.keras')
+  ```
   """
 
   def __init__(self, flow, num_levels=256, seed=None, noise=None,
@@ -48,6 +55,7 @@ class FlowModel(keras.Model):
     """
     super().__init__(**kwargs)
     self.validate_args = validate_args
+    self._seed = seed
     self.dequantizer = dequantizer
     self.noise = noise or ('variational' if dequantizer else 'uniform')
     self.flow = flow
@@ -65,6 +73,23 @@ class FlowModel(keras.Model):
     # inputs to the compute dtype otherwise, and float pixels are refused).
     self._convert_input_args = False
     self.built = True
+
+  def get_config(self):
+    return dict(
+        super().get_config(), flow=flows.flow_config(self.flow),
+        num_levels=self.num_levels, seed=self._seed, noise=self.noise,
+        validate_args=self.validate_args,
+        dequantizer=(keras.saving.serialize_keras_object(self.dequantizer)
+                     if self.dequantizer else None))
+
+  @classmethod
+  def from_config(cls, config):
+    config = dict(config)
+    flow = flows.flow_from_config(config.pop('flow'))
+    dequantizer = config.pop('dequantizer')
+    if dequantizer is not None:
+      dequantizer = keras.saving.deserialize_keras_object(dequantizer)
+    return cls(flow, dequantizer=dequantizer, **config)
 
   @property
   def metrics(self):

@@ -117,7 +117,7 @@ def _evaluate(args):
   from training import artifacts, data
   model, config = artifacts.load_model(args.run)
   test = data.load(args.dataset or config['dataset'], 'test', args.data_dir)
-  bpd = data.mean_bits_per_dim(model, test)
+  bpd = data.mean_bits_per_dim(model, test, progress=True)
   print(f'test bits/dim: {bpd:.4f} ({test.size} images)')
   return bpd
 
@@ -126,13 +126,15 @@ def _sample(args):
   import numpy as np
   from training import artifacts
   model, config = artifacts.load_model(args.run)
-  grids = [model.to_pixels(model.sample(args.num, t, seed=args.seed)).numpy()
-           for t in args.temperatures]
+  grids = []
+  for t in args.temperatures:
+    print(f'sampling {args.num} images at T = {t}', flush=True)
+    grids.append(
+        model.to_pixels(model.sample(args.num, t, seed=args.seed)).numpy())
   path = args.output or os.path.join(args.run, 'samples_by_temperature.png')
   artifacts.save_grid(path, np.concatenate(grids), config['num_levels'],
-                      rows=len(args.temperatures),
-                      title='rows: T = ' + ', '.join(map(str,
-                                                         args.temperatures)))
+                      rows=len(args.temperatures), title='samples',
+                      row_labels=[f'T = {t}' for t in args.temperatures])
   print(f'samples: {path}')
 
 
@@ -153,7 +155,9 @@ def _interpolate(args):
           for a, b in zip(args.pairs[::2], args.pairs[1::2])]
   path = args.output or os.path.join(args.run, 'interpolation.png')
   artifacts.save_grid(path, np.concatenate(rows), config['num_levels'],
-                      rows=len(rows), title='latent interpolation')
+                      rows=len(rows), title='latent interpolation',
+                      row_labels=[f'{a} -> {b}' for a, b in
+                                  zip(args.pairs[::2], args.pairs[1::2])])
   print(f'interpolation: {path}')
 
 
@@ -172,8 +176,8 @@ def _manipulate(args):
   path = args.output or os.path.join(args.run, f'manipulate_{args.attribute}.png')
   artifacts.save_grid(path, moved.reshape((-1,) + moved.shape[2:]),
                       config['num_levels'], rows=len(args.scales),
-                      title=f'{args.attribute}: rows = scales '
-                            + ', '.join(map(str, args.scales)))
+                      title=f'attribute {args.attribute}',
+                      row_labels=[f'scale {s}' for s in args.scales])
   np.save(os.path.join(args.run, f'direction_{args.attribute}.npy'),
           direction.numpy())
   print(f'manipulation: {path}')

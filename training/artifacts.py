@@ -82,22 +82,31 @@ def to_grey_uint8(pixels, num_levels):
   return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
 
 
-def save_grid(path, pixels, num_levels, rows, title=None):
-  """Saves images [N, H, W, C] as a PNG grid with `rows` rows."""
+def save_grid(path, pixels, num_levels, rows, title=None, row_labels=None,
+              gap=1):
+  """Saves images [N, H, W, C] as a PNG grid with `rows` rows, `gap` white
+  pixels between tiles and an optional label left of each row."""
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
   images = to_grey_uint8(pixels, num_levels)
   n, h, w, c = images.shape
   cols = -(-n // rows)
-  grid = np.zeros((rows * h, cols * w, c), np.uint8)
+  grid = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap, c), 255,
+                 np.uint8)
   for i, image in enumerate(images):
     r, col = divmod(i, cols)
-    grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = image
-  fig, ax = plt.subplots(figsize=(cols * 0.6 + 1, rows * 0.6 + 0.6))
+    top, left = r * (h + gap), col * (w + gap)
+    grid[top:top + h, left:left + w] = image
+  fig, ax = plt.subplots(figsize=(cols * 0.6 + 1.2, rows * 0.6 + 0.6))
   ax.imshow(grid[..., 0] if c == 1 else grid, cmap='gray', vmin=0, vmax=255,
             interpolation='nearest')
-  ax.axis('off')
+  ax.set_xticks([])
+  ax.set_yticks([r * (h + gap) + h / 2 for r in range(rows)])
+  ax.set_yticklabels(row_labels or [''] * rows, fontsize=8)
+  ax.tick_params(length=0)
+  for spine in ax.spines.values():
+    spine.set_visible(False)
   if title:
     ax.set_title(title, fontsize=9)
   fig.savefig(path, dpi=100, bbox_inches='tight')

@@ -231,9 +231,16 @@ def batches(data, batch_size, shuffle=True, flip=False, seed=None,
       tf.data.AUTOTUNE)
 
 
-def mean_bits_per_dim(model, data, batch_size=256):
-  """Average bits/dim of `model` over every image of `data`, in order."""
+def mean_bits_per_dim(model, data, batch_size=256, progress=False):
+  """Average bits/dim of `model` over every image of `data`, in order; with
+  `progress`, a line per tenth of the data."""
   bits_per_dim = tf.function(model.bits_per_dim)
-  values = [bits_per_dim(batch).numpy()
-            for batch in batches(data, batch_size, shuffle=False)]
+  values, done, reported = [], 0, 0
+  for batch in batches(data, batch_size, shuffle=False):
+    values.append(bits_per_dim(batch).numpy())
+    done += len(values[-1])
+    if progress and data.size and done * 10 // data.size > reported:
+      reported = done * 10 // data.size
+      print(f'evaluated {done}/{data.size} images: running bits/dim '
+            f'{np.mean(np.concatenate(values)):.4f}', flush=True)
   return float(np.mean(np.concatenate(values)))
