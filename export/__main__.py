@@ -100,7 +100,6 @@ def _verify(directory):
   if run.returncode:
     sys.exit(f'saved_model_cli run failed:\n{run.stderr[-3000:]}')
   print('saved_model_cli run bits_per_dim: ok')
-  print(run.stdout.strip().splitlines()[-1][:200])
 
 
 def main(argv=None):

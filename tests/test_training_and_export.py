@@ -89,6 +89,15 @@ def test_train_resume_and_export(tmp_path):
   config = json.load(open(os.path.join(out, 'config.json')))
   assert config['num_levels'] == 17
 
+  assert _fail('training', 'interpolate', '--run', out, '--pairs', '0',
+               '99999') == ("python -m training interpolate: error: --pairs: "
+                            "indices must lie in [0, 297), the test images of "
+                            "the run's dataset")
+  assert _fail('training', 'manipulate', '--run', out, '--attribute',
+               'Smiling') == ("python -m training manipulate: error: "
+                              "--attribute 'Smiling': digits has class labels;"
+                              " give a class index such as 3")
+
   run_files = sorted(os.listdir(out))
   refused = _fail('export', '--checkpoint', out, '--out', out, '--overwrite')
   assert 'is not empty and is not a SavedModel' in refused
@@ -168,3 +177,23 @@ def test_image_folder_holds_out_a_seeded_test_split(tmp_path):
   assert not values(train) & values(test)
   assert values(train) | values(test) == set(range(20))
   assert values(data.load(folder, 'test')) == values(test)  # fixed seed
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_and_says_how_to_resume(tmp_path):
+  out = str(tmp_path / 'run')
+  command = [sys.executable, '-m', 'training', 'train', '--steps', '600',
+             '--log-every', '1', *TINY, '--out', out]
+  run = subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+  for line in run.stdout:  # wait until training is under way
+    if line.startswith('step 3/'):
+      break
+  run.send_signal(signal.SIGINT)
+  _, err = run.communicate(timeout=300)
+  assert run.returncode == 130
+  assert 'Traceback' not in err
+  message = err.strip().splitlines()[-1]
+  step = int(re.match(r'interrupted at step (\d+); rerun the same command to '
+                      r'resume$', message).group(1))
+  assert step >= 3 and _latest_step(os.path.join(out, 'checkpoints')) == step
