@@ -191,3 +191,12 @@ def test_every_bijector_class_is_covered():
               and issubclass(getattr(tfib, name), tfb.Bijector)
               and not name.endswith('Base')}
   assert exported <= covered, exported - covered
+
+
+def test_validate_args_names_the_layer_that_overflows():
+  slog = tfib.SLog(4, validate_args=True)
+  helpers.perturb_weights(slog)
+  huge = np.full((1, 5, 6, 4), 1e4, np.float32)  # exp(alpha * 1e4) overflows
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match='inverse produced NaN or Inf'):
+    slog.inverse(huge)

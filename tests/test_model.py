@@ -234,3 +234,15 @@ def test_keras_native_saving_round_trip(tmp_path):
       rtol=1e-6)
   np.testing.assert_allclose(loaded.sample(4, 0.7, seed=1),
                              model.sample(4, 0.7, seed=1), atol=1e-5)
+
+
+def test_actnorm_initialisation_happens_once():
+  from tfp_invconv.bijectors import actnorm
+  model = _model()
+  model.initialize(_digits(128))
+  before = [w.numpy() for w in model.trainable_weights]
+  with actnorm.data_dependent_init(model._actnorms):
+    model.flow.inverse(model.dequantize(_digits(8)))
+  model.initialize(_digits(8))
+  for b, w in zip(before, model.trainable_weights):
+    np.testing.assert_array_equal(b, w.numpy())

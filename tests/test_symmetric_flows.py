@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 import tfp_invconv as ti
 from tfp_invconv import bijectors as tfib
@@ -53,12 +54,31 @@ def test_symmetric_conv_is_a_symmetric_convolution():
                              rtol=1e-10)
 
 
-def test_pad_to_even_appends_the_example_mean():
-  x = tf.constant([[1., 2., 6.]])
-  np.testing.assert_allclose(ti.pad_to_even(x), [[1., 2., 6., 3.]])
-  assert ti.pad_to_even(tf.zeros([2, 4])).shape == (2, 4)
-  with pytest.raises(ValueError, match='even feature count'):
-    ti.SymmetricConvVectorFlow(3)
+def test_pad_to_even_pads_with_accounted_noise():
+  x = tf.constant([[1., 2., 6.]] * 4000)
+  padded, log_noise = ti.pad_to_even(x, seed=0)
+  np.testing.assert_array_equal(padded[:, :3], x)
+  noise = padded[:, 3].numpy()
+  assert abs(noise.mean()) < 0.05 and abs(noise.std() - 1.) < 0.05
+  np.testing.assert_allclose(log_noise,
+                             -0.5 * (noise ** 2 + np.log(2 * np.pi)),
+                             rtol=1e-5)
+  even, zero = ti.pad_to_even(tf.zeros([2, 4]))
+  assert even.shape == (2, 4) and np.all(zero.numpy() == 0.)
+
+
+def test_noise_padding_gives_a_bound_on_the_unpadded_density():
+  """For a product density p([x, e]) = q(x) N(e), the estimate
+  log p([x, e]) - log N(e) is exactly log q(x) for every draw: the padding
+  adds nothing to the likelihood (the mean padding made it unbounded)."""
+  q = tfp.distributions.MultivariateNormalDiag([0.5, -1., 2.], [1., 2., .5])
+  joint = tfp.distributions.JointDistributionSequential([
+      q, tfp.distributions.Normal(0., 1.)])
+  x = q.sample(5, seed=(1, 2))
+  padded, log_noise = ti.pad_to_even(x, seed=3)
+  estimate = joint.log_prob([padded[:, :3], padded[:, 3]]) - log_noise
+  np.testing.assert_allclose(estimate, q.log_prob(x), rtol=1e-5)
+
 
 
 @pytest.mark.slow

@@ -259,13 +259,32 @@ class SymmetricConvVectorFlow(GenerativeFlow):
                      dtype, validate_args, parameters, name)
 
 
-def pad_to_even(x):
-  """Appends each example's feature mean when the feature count is odd (as
-  Karami et al. do); the likelihood is then that of the padded vector."""
+def pad_to_even(x, seed=None):
+  """Pads odd-length feature vectors with one N(0, 1) feature.
+
+  Karami et al. append each example's feature mean, which makes the padded
+  density degenerate (its likelihood is unbounded). Here the extra feature
+  is independent noise e ~ N(0, 1), so for any flow density p
+
+    log p(x) >= E_e[ log p([x, e]) - log N(e; 0, 1) ],
+
+  and `log p([x, e]) - log_noise` is an unbiased one-sample estimate of that
+  bound. Even-length data pass through with `log_noise` = 0.
+
+  Returns:
+    (padded, log_noise): the padded data and log N(e; 0, 1) per example.
+  """
   x = tf.convert_to_tensor(x)
+  zeros = tf.zeros(tf.shape(x)[:-1], x.dtype)
   if x.shape[-1] % 2 == 0:
-    return x
-  return tf.concat([x, tf.reduce_mean(x, axis=-1, keepdims=True)], axis=-1)
+    return x, zeros
+  shape = tf.concat([tf.shape(x)[:-1], [1]], axis=0)
+  noise = (tf.random.normal(shape, dtype=x.dtype) if seed is None else
+           tf.random.stateless_normal(shape, seed=[seed, 0], dtype=x.dtype))
+  standard_normal = tfp.distributions.Normal(tf.zeros([], x.dtype),
+                                             tf.ones([], x.dtype))
+  return (tf.concat([x, noise], axis=-1),
+          zeros + tf.reduce_sum(standard_normal.log_prob(noise), axis=-1))
 
 
 def flow_config(flow):

@@ -260,10 +260,16 @@ class FlowModel(keras.Model):
     return all(a.initialized for a in self._actnorms)
 
   def initialize(self, pixels):
-    """Initialises every ActNorm from one batch of integer images (eager)."""
+    """Initialises every ActNorm from one batch of integer images, in a
+    graph. Under a distribution strategy every replica runs it on its
+    worker's batch and all get the statistics averaged over all of them."""
     x = self.dequantize(_images_of(pixels))
-    with actnorm.data_dependent_init():
-      self.flow.inverse(x)
+    strategy = self.distribute_strategy
+    with actnorm.data_dependent_init(self._actnorms):
+      if strategy.num_replicas_in_sync > 1:
+        tf.function(lambda: strategy.run(self.flow.inverse, args=(x,)))()
+      else:
+        tf.function(self.flow.inverse)(x)
 
   def fit(self, x=None, *args, **kwargs):
     """`keras.Model.fit`, initialising the ActNorms on the first batch."""

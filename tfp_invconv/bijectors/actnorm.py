@@ -18,22 +18,33 @@ import tensorflow as tf
 
 from tfp_invconv.bijectors import base
 
-_DATA_INIT = {'active': False}
-
-
 @contextlib.contextmanager
-def data_dependent_init():
-  """Inside this context, uninitialised ActNorms initialise from their input.
+def data_dependent_init(actnorms):
+  """Inside this context, the given ActNorms initialise from their input.
 
-  Run one eager forward pass of the flow on a batch inside it (what
-  `FlowModel.initialize` does).
+  Run one forward pass of the flow on a batch inside it, eagerly or inside
+  `tf.function` / `strategy.run` (what `FlowModel.initialize` does). Under
+  a distribution strategy the statistics are averaged over every replica
+  and worker, so all of them get the same initial values.
   """
-  previous = _DATA_INIT['active']
-  _DATA_INIT['active'] = True
+  actnorms = [a for a in actnorms if not a.initialized]
+  for a in actnorms:
+    a._initializing = True  # pylint: disable=protected-access
   try:
     yield
   finally:
-    _DATA_INIT['active'] = previous
+    for a in actnorms:
+      a._initializing = False  # pylint: disable=protected-access
+
+
+def _moments_over_replicas(x):
+  """Per-channel mean and variance of x, averaged over all replicas."""
+  mean = tf.reduce_mean(x, axis=[0, 1, 2])
+  mean_square = tf.reduce_mean(tf.square(x), axis=[0, 1, 2])
+  context = tf.distribute.get_replica_context()
+  if context is not None and context.num_replicas_in_sync > 1:
+    mean, mean_square = context.all_reduce('MEAN', [mean, mean_square])
+  return mean, mean_square - tf.square(mean)
 
 
 class _ChannelAffine(base.FlowBijectorBase):
@@ -70,6 +81,7 @@ class ActNorm(_ChannelAffine):
                name='actnorm', epsilon=1e-6):
     parameters = dict(locals())
     self._epsilon = epsilon
+    self._initializing = False
     super().__init__(channels, dtype, validate_args, parameters, name,
                      extra_weights=('initialized',))
 
@@ -78,14 +90,15 @@ class ActNorm(_ChannelAffine):
     return bool(self._extra['initialized'].numpy())
 
   def initialize_from(self, x):
-    """Sets b, log_s so that x maps to zero mean, unit variance per channel."""
-    mean, variance = tf.nn.moments(x, axes=[0, 1, 2])
+    """Sets b, log_s so that x maps to zero mean, unit variance per channel
+    (statistics over every replica under a distribution strategy)."""
+    mean, variance = _moments_over_replicas(x)
     self._bias.assign(-mean)
     self._log_scale.assign(-0.5 * tf.math.log(variance + self._epsilon))
     self._extra['initialized'].assign(1.)
 
   def _forward_and_log_det(self, x):
-    if _DATA_INIT['active'] and not self.initialized:
+    if self._initializing:
       self.initialize_from(x)
     return super()._forward_and_log_det(x)
 

@@ -110,6 +110,16 @@ class FlowBijectorBase(tfb.Bijector):
           value, f'{self.name}: {what} contains NaN or Inf.')
     return value
 
+  def _checked_output(self, value, direction):
+    """With validate_args, a NaN or Inf that this layer produced (e.g. an
+    exponential overflowing in the sampling direction) raises here, naming
+    the layer, instead of travelling on."""
+    if not self.validate_args:
+      return value
+    return tf.debugging.assert_all_finite(
+        value, f'{self.name}: {direction} produced NaN or Inf (from finite '
+        'input)')
+
   def _run_flat(self, fn, value, event_rank_in):
     """Runs `fn` on `value` with its batch dims flattened into one axis."""
     batch_rank = tf.rank(value) - event_rank_in
@@ -137,6 +147,7 @@ class FlowBijectorBase(tfb.Bijector):
     x = self._checked(x, self._event_shape_in, 'input')
     y, fldj = self._run_flat(self._forward_and_log_det, x,
                              self._event_shape_in.rank)
+    y = self._checked_output(y, 'forward')
     self._sync_variables()
     return y, {'fldj': fldj, 'ildj': -fldj}
 
@@ -144,6 +155,7 @@ class FlowBijectorBase(tfb.Bijector):
     y = self._checked(y, self.event_shape_out, 'output')
     x, ildj = self._run_flat(self._inverse_and_log_det, y,
                              self.event_shape_out.rank)
+    x = self._checked_output(x, 'inverse')
     self._sync_variables()
     return x, {'ildj': ildj, 'fldj': -ildj}
 
