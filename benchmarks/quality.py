@@ -112,7 +112,12 @@ def _run_path(args, run):
 
 
 def settings(args):
-  return {k: getattr(args, k) for k in SETTINGS}
+  """What a saved run must match. Gradient clipping counts only when on, so
+  the runs saved before it was an option stay valid."""
+  values = {k: getattr(args, k) for k in SETTINGS}
+  if args.clip_norm is not None:
+    values['clip_norm'] = args.clip_norm
+  return values
 
 
 def _partial_dir(args, run):
@@ -169,7 +174,8 @@ def train_one(args, run):
                           args.depth, run['width']),
                     num_levels=train.num_levels)
   model.compile(optimizer=keras.optimizers.Adamax(
-      callbacks.WarmupSchedule(args.lr, args.warmup_steps)))
+      callbacks.WarmupSchedule(args.lr, args.warmup_steps),
+      clipnorm=args.clip_norm))
   partial = _partial_dir(args, run)
   run_settings = dict(settings(args), width=run['width'], steps=run['steps'])
   state = callbacks.TrainingState(model, partial, max_to_keep=1)
@@ -365,6 +371,8 @@ def plot_curves(path, results, datasets):
 
 def report(args, command, results, wall_s, planned):
   summary = summarize(results)
+  clipping = ('' if args.clip_norm is None
+              else f', gradients clipped to norm {args.clip_norm}')
   planned_note = ('' if len(results) == planned else
                   f'**Partial: {len(results)} of {planned} runs done; rerun '
                   'the command to finish.** ')
@@ -395,7 +403,7 @@ def report(args, command, results, wall_s, planned):
       notes=[
           f'{planned_note}Each run: Adamax steps of batch {args.batch}, '
           f'learning rate {args.lr} after a {args.warmup_steps}-step linear '
-          f'warm-up, depth D = {args.depth} per level (L = 2 on 28 x 28 '
+          f'warm-up{clipping}, depth D = {args.depth} per level (L = 2 on 28 x 28 '
           'MNIST, 3 on 32 x 32 CIFAR-10), uniform dequantization. Widths '
           f'match each model\'s parameter count to Glow-affine at width '
           f'{args.width}. Test bits/dim: the whole held-out split (MNIST '
@@ -435,6 +443,8 @@ def options_parser():
   parser.add_argument('--width', type=int, default=64)
   parser.add_argument('--lr', type=float, default=1e-3)
   parser.add_argument('--warmup-steps', type=int, default=100)
+  parser.add_argument('--clip-norm', type=float, default=None,
+                      help='clip each gradient to this norm (off by default)')
   parser.add_argument('--jobs', type=int, default=os.cpu_count(),
                       help='runs trained at once, in separate processes of '
                            '--threads threads each')

@@ -162,3 +162,10 @@ def _alive(pid):
     return False
   with open(f'/proc/{pid}/stat') as f:  # a zombie has exited
     return f.read().split(')')[-1].split()[0] != 'Z'
+
+
+def test_clipping_is_a_setting_only_when_on():
+  parse = lambda *extra: quality.options_parser().parse_args(
+      ['--data', 'unused', *extra])
+  assert 'clip_norm' not in quality.settings(parse())
+  assert quality.settings(parse('--clip-norm', '1'))['clip_norm'] == 1.
