@@ -28,12 +28,6 @@ CONVS = ('cinc', 'emerging', '1x1', 'cinc+1x1', 'symmetric')
 COUPLINGS = ('affine', 'quad', 'conf')
 
 
-def _check_positive(**values):
-  for name, value in values.items():
-    if isinstance(value, bool) or int(value) != value or value < 1:
-      raise ValueError(f'{name} must be a positive integer, got {value!r}.')
-
-
 def _check_shape(image_shape, levels, coupling):
   if len(image_shape) != 3 or any(int(d) < 1 for d in image_shape):
     raise ValueError(f'image_shape must be (height, width, channels); got '
@@ -133,8 +127,9 @@ class CInCFlow(GenerativeFlow):
                        f'{corners!r}.')
     if centre not in CENTRES:
       raise ValueError(f'centre must be one of {CENTRES}, got {centre!r}.')
-    _check_positive(levels=levels, depth=depth, hidden_width=hidden_width,
-                    kernel_size=kernel_size)
+    tfib.base.check_positive_int(levels=levels, depth=depth,
+                                 hidden_width=hidden_width,
+                                 kernel_size=kernel_size)
     image_shape = tuple(int(d) for d in image_shape)
     _check_shape(image_shape, levels, coupling)
     self._options = dict(

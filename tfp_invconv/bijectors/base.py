@@ -33,10 +33,12 @@ def random_normal(shape, stddev, dtype):
   return keras.random.normal(shape, stddev=stddev, dtype=dtype)
 
 
-def check_channels(channels):
-  """Raises a ValueError unless `channels` is a positive integer."""
-  if isinstance(channels, bool) or int(channels) != channels or channels < 1:
-    raise ValueError(f'channels must be a positive integer, got {channels!r}.')
+def check_positive_int(**values):
+  """Raises a ValueError naming the first value that is not a positive
+  integer."""
+  for name, value in values.items():
+    if isinstance(value, bool) or int(value) != value or value < 1:
+      raise ValueError(f'{name} must be a positive integer, got {value!r}.')
 
 
 def assign_weight(layer, name, shape, value=None, initializer='zeros',

@@ -94,11 +94,7 @@ class CInCConv2D(base.FlowBijectorBase):
       name: name of the bijector and its weights.
     """
     parameters = dict(locals())
-    base.check_channels(channels)
-    if isinstance(kernel_size, bool) or int(kernel_size) != kernel_size or (
-        kernel_size < 1):
-      raise ValueError(f'kernel_size must be a positive integer, got '
-                       f'{kernel_size!r}.')
+    base.check_positive_int(channels=channels, kernel_size=kernel_size)
     self._channels = c = int(channels)
     self._kernel_size = k = int(kernel_size)
     self._centre = _choice('centre', centre, CENTRES)

@@ -24,7 +24,7 @@ class Invertible1x1Conv(base.FlowBijectorBase):
   def __init__(self, channels, dtype=tf.float32, validate_args=False,
                name='invertible_1x1_conv'):
     parameters = dict(locals())
-    base.check_channels(channels)
+    base.check_positive_int(channels=channels)
     layer = base.parameter_layer(name, dtype)
     self._weight = LUMatrix(layer, channels)
     super().__init__(event_shape_in=[None, None, int(channels)],
