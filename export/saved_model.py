@@ -48,7 +48,7 @@ class FlowServing(tf.Module):
       return tf.ensure_shape(tf.identity(value), [None] + list(shape))
 
   def _pixels(self, images):
-    return self._checked_shape(images, self.model.image_shape, 'images')
+    return self._checked_shape(images, self.model.pixel_shape, 'images')
 
   def _centre(self, images):
     return self.model.dequantize(self._pixels(images), noise='center')

@@ -8,6 +8,7 @@ from sklearn.datasets import load_digits
 
 import tfp_invconv as ti
 from tfp_invconv.model import FlowModel
+from tests import helpers
 
 
 def _digits(n=256):
@@ -246,3 +247,40 @@ def test_actnorm_initialisation_happens_once():
   model.initialize(_digits(8))
   for b, w in zip(before, model.trainable_weights):
     np.testing.assert_array_equal(b, w.numpy())
+
+
+def _padded_pair():
+  """A flow over 8 x 8 images, as a model of 6 x 7 pixels and of 8 x 8."""
+  flow = ti.CInCFlow((8, 8, 1), levels=2, depth=1, hidden_width=8)
+  helpers.perturb_weights(flow)
+  return (FlowModel(flow, num_levels=17, pixel_shape=(6, 7, 1)),
+          FlowModel(flow, num_levels=17))
+
+
+def test_padding_pads_with_level_zero_and_counts_its_bits():
+  padded, full = _padded_pair()
+  pixels = _digits(4)[:, 1:7, :7]
+  by_hand = np.pad(pixels, [(0, 0), (0, 2), (0, 1), (0, 0)])
+  np.testing.assert_allclose(
+      padded.bits_per_dim(pixels, noise='center') * (6 * 7),
+      full.bits_per_dim(by_hand, noise='center') * (8 * 8), rtol=1e-5)
+  assert padded.dimensions == 42
+
+
+def test_padded_model_decodes_and_samples_the_real_image_size():
+  padded, _ = _padded_pair()
+  pixels = _digits(4)[:, 1:7, :7]
+  z = padded.encode(padded.dequantize(pixels, noise='center'))
+  assert z.shape == (4, 64)
+  np.testing.assert_array_equal(padded.to_pixels(padded.decode(z)), pixels)
+  assert padded.to_pixels(padded.sample(2, seed=1)).shape == (2, 6, 7, 1)
+  with pytest.raises(ValueError, match=r'shape \[\.\.\., 6, 7, 1\]'):
+    padded.bits_per_dim(_digits(2))
+
+
+@pytest.mark.parametrize('pixel_shape, num_levels', [
+    ((9, 8, 1), 17), ((6, 6, 3), 17), ((6, 6, 1), None)])
+def test_padding_that_cannot_work_is_refused(pixel_shape, num_levels):
+  flow = ti.CInCFlow((8, 8, 1), levels=2, depth=1, hidden_width=8)
+  with pytest.raises(ValueError, match='cannot be padded'):
+    FlowModel(flow, num_levels=num_levels, pixel_shape=pixel_shape)

@@ -197,3 +197,19 @@ def test_ctrl_c_saves_and_says_how_to_resume(tmp_path):
   step = int(re.match(r'interrupted at step (\d+); rerun the same command to '
                       r'resume$', message).group(1))
   assert step >= 3 and _latest_step(os.path.join(out, 'checkpoints')) == step
+
+
+@pytest.mark.slow
+def test_28_by_28_images_train_with_3_levels_padded(tmp_path):
+  rng = np.random.default_rng(0)
+  path = str(tmp_path / 'mnist_like.npz')
+  np.savez(path, x_train=rng.integers(0, 256, (64, 28, 28), np.uint8),
+           x_test=rng.integers(0, 256, (16, 28, 28), np.uint8))
+  out = str(tmp_path / 'run')
+  printed = _run('training', 'train', '--dataset', path, '--preset', 'demo',
+                 '--levels', '3', '--depth', '1', '--hidden-width', '8',
+                 '--batch-size', '32', '--steps', '2', '--out', out)
+  assert 'padding the 28 x 28 images to 32 x 32 for 3 levels' in printed
+  assert '(16 images)' in _run('training', 'evaluate', '--run', out)
+  printed = _run('export', '--checkpoint', out, '--out', str(tmp_path / 'sm'))
+  assert '"decode": "ok (exact uint8 round trip)"' in printed

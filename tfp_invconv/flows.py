@@ -37,11 +37,23 @@ def _check_shape(image_shape, levels, coupling):
   if height % factor or width % factor:
     raise ValueError(
         f'{levels} levels squeeze the image {levels} times: height and width '
-        f'must be divisible by {factor}; got image shape {tuple(image_shape)}.')
+        f'must be divisible by {factor}; got image shape {tuple(image_shape)} '
+        f'(pad it to {padded_image_shape(image_shape, levels)}: see '
+        'padded_image_shape).')
   blocks = 4 if coupling == 'quad' else 2
   if (4 * channels) % blocks:
     raise ValueError(f'{coupling} coupling cannot split {4 * channels} '
                      f'channels into {blocks} blocks.')
+
+
+def padded_image_shape(image_shape, levels):
+  """The smallest (H', W', C) >= image_shape whose sides `levels` squeezes
+  divide: e.g. 28 x 28 MNIST -> 32 x 32 for 3 levels. Pad with
+  `FlowModel(..., pixel_shape=image_shape)`."""
+  factor = 2 ** int(levels)
+  height, width, channels = (int(d) for d in image_shape)
+  return (-(-height // factor) * factor, -(-width // factor) * factor,
+          channels)
 
 
 class GenerativeFlow(tfb.Composition):

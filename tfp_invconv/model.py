@@ -8,6 +8,15 @@ Pixels k in {0, ..., L-1} become x = (k + u) / L - 0.5 with u ~ U[0, 1)
 an upper bound on the discrete model's code length in bits per dimension.
 With `num_levels=None` the data are continuous vectors or images (e.g. for
 `SymmetricConvVectorFlow`): no dequantization, bpd = -log p(x) / (D ln 2).
+
+Images smaller than the flow's (28 x 28 MNIST in a flow of three squeezes,
+32 x 32) are padded with pixels of level 0 before dequantization. A
+discrete model of the padded image gives P(k) >= P(k, padding = 0), so
+
+  bpd = (-log p(x_padded) / ln 2 + D_padded * log2(L)) / D,
+
+with D the real image's dimension, is again an upper bound on the code
+length of the real pixels: the padding's cost is counted, not dropped.
 """
 
 import math
@@ -37,7 +46,8 @@ class FlowModel(keras.Model):
   """
 
   def __init__(self, flow, num_levels=256, seed=None, noise=None,
-               dequantizer=None, validate_args=False, **kwargs):
+               dequantizer=None, validate_args=False, pixel_shape=None,
+               **kwargs):
     """Wraps `flow`.
 
     Args:
@@ -52,6 +62,9 @@ class FlowModel(keras.Model):
       validate_args: a NaN or Inf produced by sampling or decoding raises
         in `to_pixels` (otherwise it is reported as a count on stderr).
         Input pixels and images are always checked.
+      pixel_shape: (H, W, C) of the integer images, when smaller than the
+        flow's image: they are padded with level 0 at the bottom and right
+        (see the module docstring). Defaults to the flow's image shape.
     """
     super().__init__(**kwargs)
     self.validate_args = validate_args
@@ -61,6 +74,8 @@ class FlowModel(keras.Model):
     self.flow = flow
     self.num_levels = None if num_levels is None else int(num_levels)
     self.image_shape = tuple(flow.data_shape)
+    self.pixel_shape = _checked_pixel_shape(pixel_shape, self.image_shape,
+                                            self.num_levels)
     self.distribution = flows.flow_distribution(flow)
     # Listing the flow's Keras layers makes Keras track every weight once.
     self.flow_layers = base.collect_keras_layers(flow)
@@ -78,7 +93,7 @@ class FlowModel(keras.Model):
     return dict(
         super().get_config(), flow=flows.flow_config(self.flow),
         num_levels=self.num_levels, seed=self._seed, noise=self.noise,
-        validate_args=self.validate_args,
+        validate_args=self.validate_args, pixel_shape=list(self.pixel_shape),
         dequantizer=(keras.saving.serialize_keras_object(self.dequantizer)
                      if self.dequantizer else None))
 
@@ -97,7 +112,8 @@ class FlowModel(keras.Model):
 
   @property
   def dimensions(self):
-    return math.prod(self.image_shape)
+    """D of bits/dim: the dimension of the (unpadded) data."""
+    return math.prod(self.pixel_shape)
 
   @property
   def dtype_float(self):
@@ -112,7 +128,7 @@ class FlowModel(keras.Model):
 
   def dequantize_with_log_q(self, pixels, noise='uniform'):
     """(x, log q(u | k)) per example; log q = 0 for uniform noise."""
-    k = tf.cast(self._checked_pixels(pixels), self.dtype_float)
+    k = self._padded(tf.cast(self._checked_pixels(pixels), self.dtype_float))
     log_q = tf.zeros(tf.shape(k)[:-len(self.image_shape)], self.dtype_float)
     if self.num_levels is None:
       return k, log_q
@@ -128,9 +144,24 @@ class FlowModel(keras.Model):
                        f"dequantizer) 'variational'; got {noise!r}.")
     return (k + u) / self.num_levels - 0.5, log_q
 
+  def _padded(self, k):
+    if self.pixel_shape == self.image_shape:
+      return k
+    rank = len(self.image_shape)
+    extra = [[0, 0]] * (k.shape.rank - rank) + [
+        [0, full - real] for full, real in zip(self.image_shape,
+                                               self.pixel_shape)]
+    return tf.pad(k, extra)
+
+  def _cropped(self, x):
+    if self.pixel_shape == self.image_shape:
+      return x
+    height, width, channels = self.pixel_shape
+    return x[..., :height, :width, :channels]
+
   def to_pixels(self, x):
-    """Continuous images -> integer pixels in [0, L) (uint8 when L <= 256);
-    continuous data are returned as they are.
+    """Continuous images -> integer pixels in [0, L) (uint8 when L <= 256),
+    cropped to `pixel_shape`; continuous data are returned as they are.
 
     Values outside [-0.5, 0.5) are clipped to the first or last level; NaN
     or Inf values raise with `validate_args`, and are otherwise counted on
@@ -148,6 +179,7 @@ class FlowModel(keras.Model):
               tf.no_op)
     if self.num_levels is None:
       return x
+    x = self._cropped(x)
     x = tf.where(tf.math.is_finite(x), x, -0.5)
     k = tf.floor((x + 0.5) * self.num_levels)
     k = tf.clip_by_value(k, 0., self.num_levels - 1.)
@@ -168,14 +200,15 @@ class FlowModel(keras.Model):
     return self._bpd_of(self.distribution.log_prob(x) - log_q)
 
   def _bpd_of(self, log_prob):
-    bits = -log_prob / (self.dimensions * math.log(2.))
-    return bits if self.num_levels is None else bits + math.log2(
-        self.num_levels)
+    bits = -log_prob / math.log(2.)
+    if self.num_levels is not None:
+      bits += math.prod(self.image_shape) * math.log2(self.num_levels)
+    return bits / self.dimensions
 
   def _checked_pixels(self, pixels):
     """Integer pixels in [0, L), else one clear error (ValueError for a
     wrong dtype or shape, InvalidArgumentError for values out of range)."""
-    pixels = self._checked_images(pixels)
+    pixels = self._checked_images(pixels, self.pixel_shape)
     if self.num_levels is None:
       return self._checked_continuous(pixels)
     if not (pixels.dtype.is_integer or pixels.dtype.is_bool):
@@ -193,7 +226,7 @@ class FlowModel(keras.Model):
 
   def _checked_continuous(self, x):
     """Finite float data (in [-0.5, 0.5] for images), else one clear error."""
-    x = self._checked_images(x)
+    x = self._checked_images(x, self.image_shape)
     if not x.dtype.is_floating:
       raise ValueError(f'expected continuous (float) data, got '
                        f'{x.dtype.name}; integer pixels go to bits_per_dim.')
@@ -207,15 +240,15 @@ class FlowModel(keras.Model):
         tf.debugging.assert_less_equal(x, half, message=message)]):
       return tf.identity(x)
 
-  def _checked_images(self, images):
+  @staticmethod
+  def _checked_images(images, shape):
     images = tf.convert_to_tensor(images)
-    rank = len(self.image_shape)
+    rank = len(shape)
     if images.shape.rank is not None and (
         images.shape.rank < rank
-        or not images.shape[-rank:].is_compatible_with(self.image_shape)):
+        or not images.shape[-rank:].is_compatible_with(shape)):
       raise ValueError(f'expected data of shape [..., '
-                       f'{", ".join(map(str, self.image_shape))}], got '
-                       f'{images.shape}.')
+                       f'{", ".join(map(str, shape))}], got {images.shape}.')
     return images
 
   # Latent space ------------------------------------------------------------------
@@ -326,6 +359,22 @@ def _check_every_variable_is_tracked(flow, layers):
         'not held by the Keras layer of a FlowBijectorBase, so FlowModel '
         'cannot train them; create parameters with add_weight on a Keras '
         'layer (see tfp_invconv.bijectors.base).')
+
+
+def _checked_pixel_shape(pixel_shape, image_shape, num_levels):
+  if pixel_shape is None:
+    return image_shape
+  pixel_shape = tuple(int(d) for d in pixel_shape)
+  if pixel_shape == image_shape:
+    return pixel_shape
+  if (num_levels is None or len(pixel_shape) != 3
+      or pixel_shape[-1] != image_shape[-1]
+      or any(not 0 < p <= f for p, f in zip(pixel_shape, image_shape))):
+    raise ValueError(
+        f'pixel_shape {pixel_shape} cannot be padded to the flow\'s image '
+        f'shape {image_shape}: padding needs integer images (num_levels) '
+        'with the same channels and no side larger than the flow\'s.')
+  return pixel_shape
 
 
 def _images_of(data):

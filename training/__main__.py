@@ -60,6 +60,10 @@ def _train(args):
     model.compile(optimizer=optimizer_cls(learning_rate=schedule,
                                           clipnorm=args.clip_norm))
     average = callbacks.WeightAverage(model) if args.ema else None
+  if model.pixel_shape != model.image_shape:
+    print(f'padding the {_size(model.pixel_shape)} images to '
+          f'{_size(model.image_shape)} for {config["levels"]} levels '
+          '(bits/dim counts the padding)')
 
   batch_size = config['batch_size']
   if train_data.size is None:
@@ -181,6 +185,10 @@ def _manipulate(args):
   np.save(os.path.join(args.run, f'direction_{args.attribute}.npy'),
           direction.numpy())
   print(f'manipulation: {path}')
+
+
+def _size(shape):
+  return ' x '.join(map(str, shape[:2]))
 
 
 class _Parser(argparse.ArgumentParser):

@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 import tfp_invconv as ti
+from tfp_invconv import flows
 from tfp_invconv.dequantization import VariationalDequantizer
 from tfp_invconv.model import FlowModel
 from training import presets
@@ -23,13 +24,18 @@ WEIGHTS = 'model.weights.h5'
 
 
 def build_model(config):
-  image_shape = tuple(config['image_shape'])
-  flow = ti.CInCFlow(image_shape, **presets.model_options(config))
+  """The FlowModel of a run. `image_shape` is the data's; images whose
+  sides the levels' squeezes do not divide are padded (FlowModel)."""
+  options = presets.model_options(config)
+  pixel_shape = tuple(config['image_shape'])
+  image_shape = flows.padded_image_shape(pixel_shape, options['levels'])
+  flow = ti.CInCFlow(image_shape, **options)
   dequantizer = None
   if config.get('dequantization') == 'variational':
     dequantizer = VariationalDequantizer(image_shape, seed=config.get('seed'))
   return FlowModel(flow, num_levels=config['num_levels'],
-                   seed=config.get('seed'), dequantizer=dequantizer)
+                   seed=config.get('seed'), dequantizer=dequantizer,
+                   pixel_shape=pixel_shape)
 
 
 # What a checkpoint's weights depend on: a run resumed with other values
