@@ -1,6 +1,9 @@
 """Trains a tiny flow for a few steps under a strategy; prints JSON results.
 
-  python tests/distributed_run.py {default,mirrored,multiworker}
+  python tests/distributed_run.py {default,mirrored,multiworker} [init]
+
+With `init`, every worker initialises the ActNorms from a batch of its own
+(the single device from all of them) and prints the statistics it got.
 
 Used by tests/test_distributed.py in fresh processes (logical CPU devices and
 TF_CONFIG must be set before TensorFlow initialises).
@@ -23,6 +26,25 @@ from tfp_invconv.model import FlowModel  # noqa: E402
 from training import distribute  # noqa: E402
 
 
+def _worker_index():
+  return json.loads(os.environ.get('TF_CONFIG', '{}')).get(
+      'task', {}).get('index', 0)
+
+
+def init(name, workers=2):
+  strategy = distribute.make_strategy(name, cpu_replicas=2)
+  digits = load_digits().images.astype(np.uint8)[..., None]
+  batch = (digits[:64 * workers] if name == 'default' else
+           digits[64 * _worker_index():64 * (_worker_index() + 1)])
+  with strategy.scope():
+    keras.utils.set_random_seed(0)
+    flow = ti.CInCFlow((8, 8, 1), levels=2, depth=1, hidden_width=8)
+    model = FlowModel(flow, num_levels=17, noise='center')
+  model.initialize(batch)
+  print(json.dumps({a.name: [v.numpy().tolist() for v in a.trainable_variables]
+                    for a in model._actnorms}))
+
+
 def main(name):
   strategy = distribute.make_strategy(name, cpu_replicas=2)
   pixels = load_digits().images[:64].astype(np.uint8)[..., None]
@@ -42,4 +64,4 @@ def main(name):
 
 
 if __name__ == '__main__':
-  main(sys.argv[1])
+  (init if sys.argv[2:] == ['init'] else main)(sys.argv[1])

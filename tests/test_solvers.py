@@ -126,8 +126,10 @@ def _weight(bijector, name):
     lambda: CInCConv2D(3, dtype=tf.float64),
     lambda: CInCConv2D(3, centre='triangular', solver='jacobi',
                        dtype=tf.float64),
+    lambda: CInCConv2D(3, kernel_size=5, solver='wavefront',
+                       dtype=tf.float64),
     lambda: EmergingConv2D(3, dtype=tf.float64)],
-    ids=['rows', 'jacobi', 'emerging'])
+    ids=['rows', 'jacobi', 'wavefront', 'emerging'])
 def test_inverse_with_unknown_batch_and_image_size(make):
   layer = make()
   helpers.perturb_weights(layer)

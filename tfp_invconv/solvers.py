@@ -25,9 +25,8 @@ solvers that work on whole tensors, not pixel by pixel:
   after at most H + W - 1 sweeps; it stops early once an update changes no
   entry by more than `tolerance`.
 
-All shapes are NHWC; kernels are [k, k, C, C]. The row and block-Jacobi
-solvers take images whose batch, height and width are known only when run;
-the wavefront needs a static height and width. C^-1 comes from the caller,
+All shapes are NHWC; kernels are [k, k, C, C]. Every solver takes images
+whose batch, height and width are known only when run. C^-1 comes from the caller,
 who owns the centre's factors (an LU or triangular matrix).
 """
 
@@ -56,13 +55,20 @@ def apply_channel_matrix(x, matrix):
   return tf.tensordot(x, matrix, axes=[[x.shape.rank - 1], [0]])
 
 
+def _dims(x):
+  """x's dimensions: Python ints where the static shape knows them, scalar
+  tensors where it does not (unknown batch or image size)."""
+  dynamic = tf.shape(x)
+  return [d if d is not None else dynamic[i] for i, d in enumerate(x.shape)]
+
+
 def skew(x):
   """[B, H, W, C] -> [B, H, H + W - 1, C] with row i shifted right by i.
 
   Column d of the result holds the anti-diagonal i + j = d of x (zeros
   elsewhere).
   """
-  _, h, w, c = x.shape
+  _, h, w, c = _dims(x)
   padded = tf.pad(x, [[0, 0], [0, 0], [0, h], [0, 0]])
   flat = tf.reshape(padded, [-1, h * (w + h), c])[:, :h * (w + h - 1)]
   return tf.reshape(flat, [-1, h, w + h - 1, c])
@@ -70,7 +76,7 @@ def skew(x):
 
 def unskew(x_skewed, width):
   """Inverse of `skew`: [B, H, H + W - 1, C] -> [B, H, W, C]."""
-  _, h, _, c = x_skewed.shape
+  _, h, _, c = _dims(x_skewed)
   flat = tf.reshape(x_skewed, [-1, h * (width + h - 1), c])
   flat = tf.pad(flat, [[0, 0], [0, h], [0, 0]])
   return tf.reshape(flat, [-1, h, width + h, c])[:, :, :width]
@@ -112,7 +118,7 @@ def wavefront_solve(y, kernel, centre_inverse):
   Returns:
     x with conv_top_left(x, kernel) == y up to round-off.
   """
-  _, height, width, channels = y.shape
+  _, height, width, channels = _dims(y)
   k = kernel.shape[0]
   if k == 1:
     return apply_channel_matrix(y, centre_inverse)
@@ -136,7 +142,7 @@ def wavefront_solve(y, kernel, centre_inverse):
   batch = tf.shape(y)[0]
   zeros = tf.zeros([batch, height, 1, channels], y.dtype)
   solved = tf.TensorArray(y.dtype, size=num_columns,
-                          element_shape=[None, height, 1, channels])
+                          element_shape=[None, y.shape[1], 1, channels])
   _, _, solved = tf.while_loop(
       lambda d, *_: d < num_columns, step,
       (tf.constant(0), (zeros,) * window, solved))
