@@ -41,3 +41,21 @@ def test_history_survives_a_kill_at_epoch_end(tmp_path, monkeypatch, cls,
   history = callbacks.read_history(str(tmp_path / 'run' / 'history.csv'))
   assert history['epoch'] == [0., 1., 2.]
   assert history['step'] == [6., 12., 18.]
+
+
+@pytest.mark.slow
+def test_compute_hours_add_up_across_a_resume(tmp_path, monkeypatch):
+  out = str(tmp_path / 'run')
+  cli.main(TINY + ['--steps', '12', '--out', out])
+  first = callbacks.read_history(str(tmp_path / 'run' / 'history.csv'))
+  # A resumed process starts its clocks from zero again.
+  monkeypatch.setattr(callbacks.time, 'process_time', lambda: 0.)
+  monkeypatch.setattr(callbacks.time, 'perf_counter', lambda: 0.)
+  cli.main(TINY + ['--steps', '18', '--out', out])
+  history = callbacks.read_history(str(tmp_path / 'run' / 'history.csv'))
+  for column in ('cpu_hours', 'wall_hours'):
+    assert history[column][:2] == first[column]
+    assert first[column][0] > 0
+    # No time passes in the resumed process: its epoch starts where the
+    # checkpoint's compute ended instead of at zero.
+    assert history[column][2] == pytest.approx(first[column][1], rel=0.01)

@@ -187,6 +187,15 @@ def _manipulate(args):
   print(f'manipulation: {path}')
 
 
+def _threads_option(argv):
+  """The --threads value of a command line: 0 when absent or malformed (the
+  full parser then reports it)."""
+  pre = argparse.ArgumentParser(add_help=False)
+  pre.add_argument('--threads', default='0')
+  value = pre.parse_known_args(argv)[0].threads
+  return int(value) if value.isdigit() else 0
+
+
 def _size(shape):
   return ' x '.join(map(str, shape[:2]))
 
@@ -261,6 +270,8 @@ def parser():
   train.add_argument('--cpu-replicas', type=int, default=None,
                      help='with --strategy mirrored and no GPU: split the CPU '
                           'into this many replicas')
+  train.add_argument('--threads', type=_positive_int, default=None,
+                     help='TensorFlow threads per pool (default: all cores)')
   train.add_argument('--checkpoint-every', type=int, default=None,
                      help='also checkpoint every N steps (always per epoch)')
   for key, choices in (('conv', CONVS), ('centre', CENTRES),
@@ -328,7 +339,9 @@ def parser():
 
 
 def main(argv=None):
-  quiet.import_tensorflow()  # the option choices come from the library
+  # The option choices come from the library, whose import starts
+  # TensorFlow, so the thread count is read first.
+  quiet.import_tensorflow(threads=_threads_option(argv))
   args = parser().parse_args(argv)
   from training import data
   try:

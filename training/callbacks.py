@@ -2,6 +2,7 @@
 
 import contextlib
 import csv
+import json
 import math
 import os
 import time
@@ -76,7 +77,10 @@ class WeightAverage(keras.callbacks.Callback):
 
 class TrainingState:
   """Model weights + optimizer state (its step counter included) and the
-  weight average, if any, on disk."""
+  weight average, if any, on disk; and the compute spent to reach them
+  (CPU and wall seconds, summed over every resumed process)."""
+
+  COMPUTE = 'compute.json'
 
   def __init__(self, model, directory, max_to_keep=2, average=None):
     model.optimizer.build(model.trainable_variables)
@@ -86,20 +90,44 @@ class TrainingState:
                                           optimizer=model.optimizer, **extra)
     self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
                                               max_to_keep=max_to_keep)
+    self._compute_path = os.path.join(directory, self.COMPUTE)
+    self._spent = {'cpu_seconds': 0., 'wall_seconds': 0.}
+    self._clock = (time.process_time(), time.perf_counter())
 
   @property
   def step(self):
     return int(self.model.optimizer.iterations.numpy())
+
+  @property
+  def compute(self):
+    """{'cpu_seconds', 'wall_seconds'} spent to reach the current step."""
+    return {'cpu_seconds': self._spent['cpu_seconds'] + time.process_time()
+                           - self._clock[0],
+            'wall_seconds': self._spent['wall_seconds'] + time.perf_counter()
+                            - self._clock[1]}
 
   def restore(self):
     """Restores the latest checkpoint, if any; returns the step reached."""
     if self.manager.latest_checkpoint:
       self.checkpoint.restore(
           self.manager.latest_checkpoint).assert_existing_objects_matched()
+      self._spent.update(self._read_compute().get(str(self.step), {}))
     return self.step
 
   def save(self):
+    compute = self._read_compute()
+    compute[str(self.step)] = self.compute
+    os.makedirs(os.path.dirname(self._compute_path), exist_ok=True)
+    with open(self._compute_path + '.tmp', 'w') as f:
+      json.dump(compute, f)
+    os.replace(self._compute_path + '.tmp', self._compute_path)
     return self.manager.save(checkpoint_number=self.step)
+
+  def _read_compute(self):
+    if not os.path.exists(self._compute_path):
+      return {}
+    with open(self._compute_path) as f:
+      return json.load(f)
 
 
 class StepCheckpoint(keras.callbacks.Callback):
@@ -287,4 +315,6 @@ class HistoryLog(keras.callbacks.Callback):
   def on_epoch_end(self, epoch, logs=None):
     row = {'epoch': epoch, 'step': self.state.step}
     row.update({k: float(v) for k, v in (logs or {}).items()})
+    row.update({k.replace('seconds', 'hours'): v / 3600.
+                for k, v in self.state.compute.items()})
     write_history_rows(self.path, read_history_rows(self.path) + [row])

@@ -29,6 +29,14 @@ PRESETS = {
     'cifar10_paper': _paper(3, 32, 5000, centre='triangular'),
     'imagenet32_paper': _paper(3, 48, 5000, centre='triangular'),
     'imagenet64_paper': _paper(4, 48, 5000, centre='triangular'),
+    # The long runs (benchmarks/long_runs.py): the best model of the quality
+    # benchmark per dataset, at a size one CPU core trains for hours.
+    'mnist_conf': dict(levels=3, depth=8, hidden_width=64, conv='symmetric',
+                       centre='lu', coupling='conf', batch_size=64, lr=1e-3,
+                       warmup_steps=1000),
+    'cifar10_emerging': dict(levels=3, depth=8, hidden_width=128,
+                             conv='emerging', centre='lu', coupling='affine',
+                             batch_size=64, lr=1e-3, warmup_steps=1000),
     # The small models of the paper's Table 3.
     'small_d4': _paper(3, 4, 1000),
     'small_d8': _paper(3, 8, 1000),

@@ -25,8 +25,13 @@ def native_stderr_silenced():
     os.close(devnull)
 
 
-def import_tensorflow():
+def import_tensorflow(threads=0):
+  """Imports TensorFlow quietly, with `threads` threads per pool (0: all
+  cores), which must be fixed before the first op."""
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
   with native_stderr_silenced():
-    import tensorflow  # pylint: disable=unused-import
+    import tensorflow
+    if threads:
+      tensorflow.config.threading.set_intra_op_parallelism_threads(threads)
+      tensorflow.config.threading.set_inter_op_parallelism_threads(threads)
     tensorflow.constant(0)  # device initialisation prints too
