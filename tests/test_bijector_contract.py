@@ -90,8 +90,28 @@ CASES = {
     'CONFCoupling-1d': (
         lambda d: tfib.CONFCoupling(6, hidden_width=8, event_rank=1,
                                     dtype=d), (6,)),
+    'PACCoupling-checkerboard-raster': (
+        lambda d: tfib.PACCoupling(4, features=3, components=3,
+                                   hidden_width=8, blocks=1, dtype=d),
+        (5, 6, 4)),
+    'PACCoupling-channel-s-curve-k3-jacobi': (
+        lambda d: tfib.PACCoupling(4, split='channel', order='s-curve',
+                                   kernel_size=3, features=3, components=2,
+                                   hidden_width=8, blocks=1, solver='jacobi',
+                                   dtype=d), (5, 6, 4)),
+    'PACCoupling-emerging': (
+        lambda d: tfib.PACCoupling(4, variant='emerging', hidden_width=8,
+                                   blocks=1, dtype=d), (5, 6, 4)),
+    'PACCoupling-realnvp': (
+        lambda d: tfib.PACCoupling(4, variant='realnvp', split='channel',
+                                   hidden_width=8, blocks=1, dtype=d),
+        (5, 6, 4)),
 }
 IDS = sorted(CASES)
+# Bijectors whose parameters are tensors from a conditioner, not weights:
+# their contract is checked in tests/test_pac.py, and as stages of the
+# PACCoupling cases above.
+TENSOR_PARAMETER_BIJECTORS = {'PixelAdaptiveConv', 'LogisticMixtureLogit'}
 
 
 def _make(case, dtype=tf.float64):
@@ -186,6 +206,7 @@ def test_validate_args_rejects_nan(make):
 
 def test_every_bijector_class_is_covered():
   covered = {type(CASES[c][0](tf.float32)).__name__ for c in CASES}
+  covered |= TENSOR_PARAMETER_BIJECTORS
   exported = {name for name in dir(tfib)
               if isinstance(getattr(tfib, name), type)
               and issubclass(getattr(tfib, name), tfb.Bijector)

@@ -42,3 +42,25 @@ def mlp_conditioner(in_features, out_features, hidden_width, dtype='float32',
   ], name=name)
   net.build((None, in_features))
   return net
+
+
+def gated_resnet(in_channels, out_channels, hidden_width, blocks=2,
+                 dtype='float32', name='conditioner'):
+  """Gated residual blocks with layer norm (Flow++ / PAC flows), the last
+  conv zero-initialised.
+
+  conv3x3 -> width, then `blocks` x [h += gate(conv3x3(ELU(LayerNorm(h))))]
+  with gate(a, b) = a * sigmoid(b), then LayerNorm, ELU, conv3x3 -> out.
+  """
+  conv = lambda width, **kwargs: keras.layers.Conv2D(
+      width, 3, padding='same', dtype=dtype, **kwargs)
+  inputs = keras.Input((None, None, in_channels), dtype=dtype)
+  h = conv(hidden_width)(inputs)
+  for _ in range(blocks):
+    a = keras.layers.LayerNormalization(dtype=dtype)(h)
+    a, gate = keras.ops.split(conv(2 * hidden_width)(keras.ops.elu(a)), 2,
+                              axis=-1)
+    h = h + a * keras.ops.sigmoid(gate)
+  h = keras.ops.elu(keras.layers.LayerNormalization(dtype=dtype)(h))
+  outputs = conv(out_channels, kernel_initializer='zeros')(h)
+  return keras.Model(inputs, outputs, name=name)

@@ -33,6 +33,11 @@ def random_normal(shape, stddev, dtype):
   return keras.random.normal(shape, stddev=stddev, dtype=dtype)
 
 
+def soft_clip(raw, bound):
+  """bound * tanh(raw / bound): the identity near 0, within (-bound, bound)."""
+  return bound * tf.tanh(raw / bound)
+
+
 def check_positive_int(**values):
   """Raises a ValueError naming the first value that is not a positive
   integer."""

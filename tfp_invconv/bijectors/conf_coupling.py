@@ -34,6 +34,7 @@ from tfp_invconv import nets
 from tfp_invconv.bijectors import base
 from tfp_invconv.bijectors import slog
 from tfp_invconv.bijectors.coupling import Coupling
+from tfp_invconv.bijectors.coupling import ElementwiseParams
 
 LOG_SCALE_BOUND = 3.
 
@@ -45,12 +46,7 @@ def _log_bounded_unit(raw, max_scale):
   return tf.math.log_sigmoid(raw + offset) + math.log(max_scale)
 
 
-def _bounded(raw):
-  """Soft clamp of log-scales to (-3, 3): keeps exp() and S-Log finite."""
-  return LOG_SCALE_BOUND * tf.tanh(raw / LOG_SCALE_BOUND)
-
-
-class CONFTransform:
+class CONFTransform(ElementwiseParams):
   """The m combined sub-layers plus the shift t, for one block of channels."""
 
   def __init__(self, channels, num_layers, event_rank, dct_type, max_scale,
@@ -70,7 +66,8 @@ class CONFTransform:
 
   def _unpack(self, params):
     pieces = tf.split(params, self.num_params, axis=-1)
-    log_w = [_bounded(p) for p in pieces[0:-1:2]]
+    # Log-scales soft-clipped to (-3, 3): keeps exp() and S-Log finite.
+    log_w = [base.soft_clip(p, LOG_SCALE_BOUND) for p in pieces[0:-1:2]]
     log_s = [_log_bounded_unit(p, self.max_scale) for p in pieces[1:-1:2]]
     return log_w, log_s, pieces[-1]
 

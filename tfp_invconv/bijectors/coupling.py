@@ -10,7 +10,10 @@ conditioner network of the blocks before it (of the *inputs*, CInC eq. 3-6):
             x_i = T^-1(y_i; NN_i(x_1, ..., x_{i-1}))
 
 n = 2 is RealNVP/Glow's affine coupling; n = 4 is the Quad-coupling of
-Nagar, Dufraisse & Varma (2021), §3.2. Conditioning the inverse of block i on
+Nagar, Dufraisse & Varma (2021), §3.2. The blocks are channel groups
+(`ChannelSplit`) or, for n = 2, the two colours of a checkerboard over the
+pixels, each packed into an H x W/2 image (`CheckerboardSplit`), so that a
+transform may convolve a block. Conditioning the inverse of block i on
 anything but the recovered x_1..x_{i-1} (the reference code conditions on
 the last block) breaks invertibility; the contract tests check that.
 """
@@ -23,7 +26,87 @@ from tfp_invconv.bijectors import base
 SCALES = ('sigmoid', 'exp')
 
 
-class AffineTransform:
+class ChannelSplit:
+  """n blocks of C/n channels."""
+
+  def __init__(self, num_blocks):
+    self.num_blocks = num_blocks
+
+  def block_channels(self, channels):
+    return channels // self.num_blocks
+
+  def check(self, channels, name):
+    if self.num_blocks < 2 or channels % self.num_blocks:
+      raise ValueError(
+          f'{name}: a {self.num_blocks}-block coupling needs a channel count '
+          f'divisible by {self.num_blocks} (and n >= 2); got {channels} '
+          'channels.')
+
+  def split(self, x):
+    return tf.split(x, self.num_blocks, axis=-1)
+
+  def merge(self, blocks):
+    return tf.concat(blocks, axis=-1)
+
+
+class CheckerboardSplit:
+  """The pixels with h + w even, then those with h + w odd, each packed into
+  an [H, W/2, C] image (row h keeps its order)."""
+
+  num_blocks = 2
+
+  def block_channels(self, channels):
+    return channels
+
+  def check(self, channels, name):
+    del channels, name  # any channel count; the width is checked per call
+
+  def _odd_rows(self, x):
+    return tf.reshape(tf.range(tf.shape(x)[1]) % 2 == 1, [1, -1, 1, 1])
+
+  def split(self, x):
+    if x.shape[2] is not None and x.shape[2] % 2:
+      raise ValueError(f'a checkerboard split needs an even image width, got '
+                       f'{x.shape[2]}.')
+    shape = tf.shape(x)
+    pairs = tf.reshape(x, [shape[0], shape[1], shape[2] // 2, 2, x.shape[-1]])
+    first, second = pairs[:, :, :, 0], pairs[:, :, :, 1]
+    odd = self._odd_rows(x)
+    return [tf.where(odd, second, first), tf.where(odd, first, second)]
+
+  def merge(self, blocks):
+    even, odd_colour = blocks
+    odd = self._odd_rows(even)
+    pairs = tf.stack([tf.where(odd, odd_colour, even),
+                      tf.where(odd, even, odd_colour)], axis=3)
+    shape = tf.shape(even)
+    return tf.reshape(pairs, [shape[0], shape[1], 2 * shape[2],
+                              even.shape[-1]])
+
+
+SPLITS = ('channel', 'checkerboard')
+
+
+def make_split(split, num_blocks):
+  if split not in SPLITS:
+    raise ValueError(f'split must be one of {SPLITS}, got {split!r}.')
+  if split == 'checkerboard':
+    if num_blocks != 2:
+      raise ValueError(f'a checkerboard split has 2 blocks, not {num_blocks}.')
+    return CheckerboardSplit()
+  return ChannelSplit(num_blocks)
+
+
+class ElementwiseParams:
+  """A transform with `num_params` conditioner outputs per channel."""
+
+  num_params = None
+
+  def conditioner_outputs(self, channels):
+    return self.num_params * channels
+
+
+class AffineTransform(ElementwiseParams):
   """T(x; t, r) = (x + t) * s with s = sigmoid(r + 2) (default) or exp(r).
 
   sigmoid(r + 2) is the scale both reference codes use (bounded, s ~ 0.88 at
@@ -56,31 +139,31 @@ class Coupling(base.FlowBijectorBase):
   """n-block coupling with one conditioner per transformed block."""
 
   def __init__(self, channels, num_blocks, transform, make_conditioner,
-               event_rank=3, dtype=tf.float32, validate_args=False,
-               name='coupling', parameters=None):
+               event_rank=3, split='channel', dtype=tf.float32,
+               validate_args=False, name='coupling', parameters=None):
     """Creates the coupling.
 
     Args:
-      channels: input channels C, divisible by `num_blocks`.
+      channels: input channels C, divisible by `num_blocks` for a channel
+        split.
       num_blocks: n >= 2.
-      transform: the elementwise map, with `num_params`,
+      transform: the map of a block, with `conditioner_outputs(channels)`,
         `forward(x, params)` and `inverse(y, params)` returning
         `(value, log_det_per_example)`.
       make_conditioner: `(in_channels, out_channels, name) -> keras layer`.
       event_rank: 3 for images [H, W, C], 1 for vectors [C].
+      split: 'channel' or (images, n = 2) 'checkerboard'.
       dtype, validate_args, name: as for every bijector here.
       parameters: the subclass's constructor arguments.
     """
     parameters = parameters or dict(locals())
-    if num_blocks < 2 or channels % num_blocks:
-      raise ValueError(
-          f'{name}: a {num_blocks}-block coupling needs a channel count '
-          f'divisible by {num_blocks} (and n >= 2); got {channels} channels.')
-    block = channels // num_blocks
+    self._split = make_split(split, num_blocks)
+    self._split.check(channels, name)
+    block = self._split.block_channels(channels)
     self._num_blocks = num_blocks
     self._transform = transform
     self._conditioners = [
-        make_conditioner(i * block, transform.num_params * block,
+        make_conditioner(i * block, transform.conditioner_outputs(block),
                          f'{name}_nn{i}')
         for i in range(1, num_blocks)]
     layers = self._conditioners + list(getattr(transform, 'keras_layers', []))
@@ -101,15 +184,15 @@ class Coupling(base.FlowBijectorBase):
       value, log_det_i = transform(blocks[i], self._params(i, inputs))
       done.append(value)
       log_det += log_det_i
-    return tf.concat(done, axis=-1), log_det
+    return self._split.merge(done), log_det
 
   def _forward_and_log_det(self, x):
-    return self._couple(tf.split(x, self._num_blocks, axis=-1),
-                        self._transform.forward, inputs_known=True)
+    return self._couple(self._split.split(x), self._transform.forward,
+                        inputs_known=True)
 
   def _inverse_and_log_det(self, y):
-    return self._couple(tf.split(y, self._num_blocks, axis=-1),
-                        self._transform.inverse, inputs_known=False)
+    return self._couple(self._split.split(y), self._transform.inverse,
+                        inputs_known=False)
 
 
 def _glow_nets(hidden_width, dtype):

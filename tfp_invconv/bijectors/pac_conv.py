@@ -307,11 +307,14 @@ class PixelAdaptiveConv(tfb.Bijector):
       x = tf.linalg.triangular_solve(tf.gather(systems, h, axis=1), rhs,
                                      lower=upper, adjoint=True)
       x = to_layout(tf.reshape(x, [batch, width, c]), h)  # its own inverse
+      x.set_shape(row_shape)
       if r:
         window = (x,) + window[:-1] if upper else window[1:] + (x,)
       return i + 1, window, solved.write(h, x)
 
+    row_shape = b.shape[:1].concatenate(b.shape[2:])
     zeros = tf.zeros([batch, width, c], b.dtype)
+    zeros.set_shape(row_shape)
     solved = tf.TensorArray(b.dtype, size=height,
                             element_shape=[None, b.shape[2], c])
     _, _, solved = tf.while_loop(lambda i, *_: i < height, step,

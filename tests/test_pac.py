@@ -1,0 +1,150 @@
+"""PAC flows: the PAC layer, the logistic-mixture CDF, the checkerboard split
+(the PAC coupling itself is in the contract suite)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfp_invconv import bijectors as tfib
+from tfp_invconv.bijectors import pac_conv
+from tests import helpers
+
+SHAPE = (2, 5, 6, 3)  # batch, H, W, C
+
+
+def _pac(order, solver, kernel_size, adaptive=True, dtype=np.float64, seed=0):
+  """A PAC layer with random, non-trivial conditioner outputs and filters."""
+  rng = np.random.default_rng(seed)
+  normal = lambda *shape, scale=1.: tf.constant(
+      (rng.normal(size=shape) * scale).astype(dtype))
+  b, h, w, c = SHAPE
+  return tfib.PixelAdaptiveConv(
+      filters=normal(kernel_size, kernel_size, c, c, scale=0.3),
+      log_diagonal=normal(c, scale=0.3),
+      log_scale=normal(b, h, w, c, scale=0.3),
+      features=tf.tanh(normal(b, h, w, 4)) if adaptive else None,
+      lengthscale=tf.sigmoid(normal(b, h, w, c)) if adaptive else None,
+      bias=normal(b, h, w, c), order=order, solver=solver)
+
+
+ORDERS_K_SOLVERS = [(o, k, s) for o in ('raster', 's-curve') for k in (3, 5)
+                    for s in ('rows', 'jacobi')]
+
+
+@pytest.mark.parametrize('order, kernel_size, solver', ORDERS_K_SOLVERS)
+@pytest.mark.parametrize('adaptive', [True, False])
+def test_pac_round_trip_and_dense_log_det(order, kernel_size, solver,
+                                          adaptive):
+  pac = _pac(order, solver, kernel_size, adaptive)
+  x = np.random.default_rng(1).normal(size=SHAPE)
+  x_error, y_error = helpers.round_trip_errors(pac, x, x)
+  assert x_error < 1e-9 and y_error < 1e-9
+  expected = helpers.dense_log_det(pac.forward, x)
+  np.testing.assert_allclose(
+      pac.forward_log_det_jacobian(helpers.fresh(x), 3), expected, atol=1e-6)
+  np.testing.assert_allclose(
+      pac.inverse_log_det_jacobian(helpers.fresh(x), 3), -expected, atol=1e-6)
+
+
+@pytest.mark.parametrize('order', ['raster', 's-curve'])
+def test_pac_jacobian_is_triangular_in_the_pixel_order(order):
+  """U's and L's Jacobians vanish above (resp. below) the diagonal of the
+  order (pixels by O, channels high to low within a pixel), so their
+  determinants are the diagonals' products for the right reason."""
+  pac = _pac(order, 'rows', 5)
+  b, h, w, c = SHAPE
+  x = helpers.fresh(np.random.default_rng(2).normal(size=(1, h, w, c)))
+  kernel = pac._kernel()[:1]
+  rank = np.zeros((h, w), int)
+  for i in range(h):
+    cols = range(w) if order == 'raster' or i % 2 == 0 else reversed(range(w))
+    for n, j in enumerate(cols):
+      rank[i, j] = i * w + n
+  position = (rank[..., None] * c + (c - 1 - np.arange(c))).reshape(-1)
+  for triangle, upper in (('upper', True), ('lower', False)):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      out = tf.reshape(pac._triangle(x, kernel, triangle), [-1])
+    jacobian = tape.jacobian(out, x).numpy().reshape(h * w * c, h * w * c)
+    later = position[None, :] > position[:, None]  # input after output
+    forbidden = ~later if upper else later
+    np.fill_diagonal(forbidden, False)
+    assert np.abs(jacobian[forbidden]).max() == 0
+    assert np.abs(jacobian[~forbidden & ~np.eye(len(position), dtype=bool)]
+                  ).max() > 0
+
+
+def test_pac_inverse_in_float32_with_unknown_sizes():
+  pac = _pac('s-curve', 'rows', 5, dtype=np.float32)
+  x = np.random.default_rng(3).normal(size=SHAPE).astype(np.float32)
+  z = pac.forward(helpers.fresh(x))
+  inverse = tf.function(pac.inverse, input_signature=[
+      tf.TensorSpec([None, None, None, 3], tf.float32)])
+  np.testing.assert_allclose(inverse(helpers.fresh(z)), x, atol=1e-4)
+
+
+def test_solves_are_recorded_with_their_steps():
+  pac = _pac('raster', 'jacobi', 5)
+  y = pac.forward(helpers.fresh(np.ones(SHAPE)))
+  with pac_conv.recording_solves() as records:
+    pac.inverse(helpers.fresh(y))
+  assert [r['triangle'] for r in records] == ['lower', 'upper']
+  for r in records:
+    assert 1 <= r['steps'] <= 5 * 6 * 3 + 1
+    assert len(r['changes']) == r['steps']
+    assert r['changes'][-1] <= 1e-12
+
+
+@pytest.mark.parametrize('dtype, tolerance', [(np.float64, 1e-12),
+                                              (np.float32, 1e-6)])
+def test_logistic_mixture_logit_round_trip_and_log_det(dtype, tolerance):
+  rng = np.random.default_rng(0)
+  params = [(rng.normal(size=(3, 7, 5)) * s).astype(dtype)
+            for s in (1., 2., 0.5)]
+  mixture = tfib.LogisticMixtureLogit(*params)
+  x = (rng.normal(size=(3, 7)) * 4).astype(dtype)
+  back = mixture.inverse(helpers.fresh(mixture.forward(helpers.fresh(x))))
+  assert np.max(np.abs(back - x) / (1 + np.abs(x))) < 2 * tolerance
+  t = helpers.fresh(x)
+  with tf.GradientTape() as tape:
+    tape.watch(t)
+    z = mixture.forward(t)
+  derivative = tape.gradient(z, t)
+  np.testing.assert_allclose(
+      mixture.forward_log_det_jacobian(helpers.fresh(x), 0),
+      np.log(derivative), atol=10 * tolerance)
+
+
+def test_logistic_mixture_cdf_is_the_mixture_cdf():
+  logits, locs, log_scales = np.log([0.2, 0.8]), [-1., 2.], np.log([0.5, 2.])
+  cdf = tfib.logistic_mixture_cdf(logits, locs, log_scales)
+  x = np.linspace(-5., 5., 11)
+  sigmoid = lambda t: 1. / (1. + np.exp(-t))
+  expected = 0.2 * sigmoid((x + 1.) / 0.5) + 0.8 * sigmoid((x - 2.) / 2.)
+  np.testing.assert_allclose(cdf.forward(x), expected, rtol=1e-12)
+  np.testing.assert_allclose(cdf.inverse(expected), x, atol=1e-9)
+
+
+def test_checkerboard_split_takes_alternate_pixels_and_merges_back():
+  split = tfib.CheckerboardSplit()
+  x = tf.reshape(tf.range(2 * 4 * 6 * 1), [2, 4, 6, 1])
+  even, odd = split.split(x)
+  h, w = np.meshgrid(range(4), range(6), indexing='ij')
+  colour = (h + w) % 2
+  image = x[0, ..., 0].numpy()
+  np.testing.assert_array_equal(even[0, ..., 0],
+                                image[colour == 0].reshape(4, 3))
+  np.testing.assert_array_equal(odd[0, ..., 0],
+                                image[colour == 1].reshape(4, 3))
+  np.testing.assert_array_equal(split.merge([even, odd]), x)
+  with pytest.raises(ValueError, match='even image width'):
+    split.split(tf.zeros([1, 4, 5, 1]))
+
+
+def test_bad_pac_arguments_are_clear_errors():
+  with pytest.raises(ValueError, match='order must be one of'):
+    _pac('zigzag', 'rows', 3)
+  with pytest.raises(ValueError, match='kernel_size must be odd'):
+    tfib.PACCoupling(4, kernel_size=4)
+  with pytest.raises(ValueError, match='variant must be one of'):
+    tfib.PACCoupling(4, variant='glow')
