@@ -35,7 +35,8 @@ def command_line(name, args):
   options = ' '.join(
       f'--{k.replace("_", "-")} '
       f'{" ".join(map(str, v)) if isinstance(v, list) else v}'
-      for k, v in vars(args).items() if k != 'out' and v is not None)
+      for k, v in vars(args).items() if k not in ('out', 'suite')
+      and v is not None)
   return f'python -m benchmarks.{name} {options}'
 
 

@@ -19,10 +19,17 @@ at every evaluation, so an interrupted benchmark resumes mid-run. Runs go to
 `--jobs` worker processes that share the cores.
 
   python -m benchmarks.quality --data ../shared/data
+
+The machinery (plan, resumable runs, table, curves, verdicts) serves any
+suite of models: a module with TITLE, MODELS, DATASETS, REFERENCE, KNOB (the
+option matched across models for equal parameter counts), CLAIMS,
+`make_flow(image_shape, model, levels, args, knob)` and `describe(args)`,
+run by `main(argv, suite=module name)` (see benchmarks/pac.py).
 """
 
 import concurrent.futures
 import functools
+import importlib
 import json
 import math
 import multiprocessing
@@ -49,27 +56,54 @@ DATASETS = {
 }
 # Options that change what a run measures; a saved result counts only if
 # they match.
-SETTINGS = ('batch', 'depth', 'lr', 'warmup_steps', 'eval_every',
-            'curve_images')
+SETTINGS = ('batch', 'lr', 'warmup_steps', 'eval_every', 'curve_images')
+MODEL_SETTINGS = ('depth',)  # this suite's
 REFERENCE = 'glow-affine'
+TITLE = 'Held-out bits/dim at a fixed CPU budget'
+KNOB = 'width'
 
 
-def _flow(image_shape, model, levels, depth, width):
+def make_flow(image_shape, model, levels, args, width):
   import tfp_invconv as ti
-  return ti.CInCFlow(image_shape, levels=levels, depth=depth,
+  return ti.CInCFlow(image_shape, levels=levels, depth=args.depth,
                      hidden_width=width, **MODELS[model])
 
 
+def describe(args):
+  return (f'depth D = {args.depth} per level (L = 2 on 28 x 28 MNIST, 3 on '
+          '32 x 32 CIFAR-10). Widths match each model\'s parameter count to '
+          f'Glow-affine at width {args.width}.')
+
+
+def _suite(args):
+  return importlib.import_module(args.suite)
+
+
 @functools.lru_cache(maxsize=None)
-def count_params(image_shape, model, levels, depth, width):
-  flow = _flow(image_shape, model, levels, depth, width)
+def _count_params(args_key, image_shape, model, levels, knob):
+  args = argparse_namespace(args_key)
+  flow = _suite(args).make_flow(image_shape, model, levels, args, knob)
   return int(sum(v.shape.num_elements() for v in flow.trainable_variables))
 
 
-def matched_width(image_shape, model, levels, depth, target):
-  """The coupling width whose parameter count is the closest to `target`
-  (the count grows with the width, so a bisection finds it)."""
-  count = lambda w: count_params(image_shape, model, levels, depth, w)
+def count_params(args, image_shape, model, levels, knob):
+  return _count_params(_hashable(args), image_shape, model, levels, knob)
+
+
+def _hashable(args):
+  return tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                      for k, v in vars(args).items()))
+
+
+def argparse_namespace(key):
+  import argparse
+  return argparse.Namespace(**dict(key))
+
+
+def matched_knob(args, image_shape, model, levels, target):
+  """The value of the suite's KNOB whose parameter count is the closest to
+  `target` (the count grows with it, so a bisection finds it)."""
+  count = lambda w: count_params(args, image_shape, model, levels, w)
   low, high = 1, 2
   while count(high) < target:
     low, high = high, high * 2
@@ -80,28 +114,30 @@ def matched_width(image_shape, model, levels, depth, target):
 
 
 def _steps(args, dataset):
-  return args.steps or DATASETS[dataset]['steps']
+  return args.steps or _suite(args).DATASETS[dataset]['steps']
 
 
 def plan(args):
-  """One dict per run: dataset, model, seed, width and parameter count."""
+  """One dict per run: dataset, model, seed, the suite's KNOB value and
+  parameter count."""
   import numpy as np
+  suite = _suite(args)
   runs = []
   for name in args.datasets:
-    spec = DATASETS[name]
+    spec = suite.DATASETS[name]
     with np.load(os.path.join(args.data, spec['file'])) as arrays:
       image_shape = arrays['x_test'].shape[1:]
     image_shape = tuple(image_shape) + (1,) * (3 - len(image_shape))
-    target = count_params(image_shape, REFERENCE, spec['levels'], args.depth,
-                          args.width)
+    reference = getattr(args, suite.KNOB)
+    target = count_params(args, image_shape, suite.REFERENCE, spec['levels'],
+                          reference)
     for model in args.models:
-      width = (args.width if model == REFERENCE else matched_width(
-          image_shape, model, spec['levels'], args.depth, target))
-      params = count_params(image_shape, model, spec['levels'], args.depth,
-                            width)
-      runs += [dict(dataset=name, model=model, seed=seed, width=width,
-                    params=params, levels=spec['levels'],
-                    steps=_steps(args, name))
+      knob = (reference if model == suite.REFERENCE else matched_knob(
+          args, image_shape, model, spec['levels'], target))
+      params = count_params(args, image_shape, model, spec['levels'], knob)
+      runs += [dict(dataset=name, model=model, seed=seed, params=params,
+                    levels=spec['levels'], steps=_steps(args, name),
+                    **{suite.KNOB: knob})
                for seed in range(spec['seeds'])]
   return runs
 
@@ -114,7 +150,8 @@ def _run_path(args, run):
 def settings(args):
   """What a saved run must match. Gradient clipping counts only when on, so
   the runs saved before it was an option stay valid."""
-  values = {k: getattr(args, k) for k in SETTINGS}
+  values = {k: getattr(args, k)
+            for k in SETTINGS + _suite(args).MODEL_SETTINGS}
   if args.clip_norm is not None:
     values['clip_norm'] = args.clip_norm
   return values
@@ -168,16 +205,20 @@ def train_one(args, run):
 
   start_wall, start_cpu = time.perf_counter(), time.process_time()
   keras.utils.set_random_seed(run['seed'])
-  path = os.path.join(args.data, DATASETS[run['dataset']]['file'])
+  path = os.path.join(args.data, _suite(args).DATASETS[run['dataset']]['file'])
   train, test = data.load(path, 'train'), data.load(path, 'test')
-  model = FlowModel(_flow(train.image_shape, run['model'], run['levels'],
-                          args.depth, run['width']),
-                    num_levels=train.num_levels)
+  suite = _suite(args)
+  model = FlowModel(suite.make_flow(train.image_shape, run['model'],
+                                    run['levels'], args, run[suite.KNOB]),
+                    num_levels=train.num_levels,
+                    pixel_shape=train.image_shape)
   model.compile(optimizer=keras.optimizers.Adamax(
       callbacks.WarmupSchedule(args.lr, args.warmup_steps),
       clipnorm=args.clip_norm))
   partial = _partial_dir(args, run)
-  run_settings = dict(settings(args), width=run['width'], steps=run['steps'])
+  knob = _suite(args).KNOB
+  run_settings = dict(settings(args), steps=run['steps'],
+                      **{knob: run[knob]})
   state = callbacks.TrainingState(model, partial, max_to_keep=1)
   step = state.restore() if os.path.exists(
       os.path.join(partial, 'curve.json')) else 0
@@ -234,8 +275,9 @@ def _is_done(args, run):
     return False
   with open(path) as f:
     saved = json.load(f)
+  knob = _suite(args).KNOB
   return (saved.get('settings') == settings(args)
-          and saved.get('width') == run['width']
+          and saved.get(knob) == run[knob]
           and saved.get('steps') == run['steps'])
 
 
@@ -333,7 +375,7 @@ def verdict(summary, dataset, first, second, kind):
   return f'{text} (2 sd = {noise:.4f}): {outcome}'
 
 
-def plot_curves(path, results, datasets):
+def plot_curves(path, results, datasets, models):
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
@@ -341,7 +383,7 @@ def plot_curves(path, results, datasets):
   fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4.5),
                            squeeze=False)
   for ax, name in zip(axes[0], datasets):
-    for model in MODELS:
+    for model in models:
       group = [r for r in results
                if r['dataset'] == name and r['model'] == model]
       if not group:
@@ -370,6 +412,7 @@ def plot_curves(path, results, datasets):
 
 
 def report(args, command, results, wall_s, planned):
+  suite = _suite(args)
   summary = summarize(results)
   clipping = ('' if args.clip_norm is None
               else f', gradients clipped to norm {args.clip_norm}')
@@ -378,36 +421,35 @@ def report(args, command, results, wall_s, planned):
                   'the command to finish.** ')
   rows = []
   for (name, model), (mean, sd, group) in summary.items():
-    rows.append([name, model, group[0]['width'], f'{group[0]["params"]:,}',
+    rows.append([name, model, group[0][suite.KNOB],
+                 f'{group[0]["params"]:,}',
                  group[0]['steps'], len(group), f'{mean:.4f}',
                  '-' if sd is None else f'{sd:.4f}',
                  f'{statistics.mean(r["wall_s"] for r in group) / 60:.1f}',
                  f'{statistics.mean(r["cpu_s"] for r in group) / 60:.1f}'])
   claims = []
   for name in args.datasets:
-    for claim, first, second, kind in CLAIMS:
+    for claim, first, second, kind in suite.CLAIMS:
       text = verdict(summary, name, first, second, kind)
       if text:
         claims.append(f'- {name}, {claim}: {text}.')
   png = os.path.splitext(args.out)[0] + '.png'
-  plot_curves(png, results, args.datasets)
+  plot_curves(png, results, args.datasets, suite.MODELS)
   cpu_minutes = sum(r['cpu_s'] for r in results) / 60
   run_minutes = sum(r['wall_s'] for r in results) / 60
   common.write_markdown(
-      args.out, 'Held-out bits/dim at a fixed CPU budget', command,
+      args.out, suite.TITLE, command,
       common.machine_description(args.threads) +
       f'; {args.jobs} worker process(es)',
-      ['dataset', 'model', 'width', 'parameters', 'steps', 'seeds',
+      ['dataset', 'model', suite.KNOB, 'parameters', 'steps', 'seeds',
        'test bits/dim (mean)', 'sd', 'wall min / run', 'CPU min / run'],
       rows,
       notes=[
           f'{planned_note}Each run: Adamax steps of batch {args.batch}, '
           f'learning rate {args.lr} after a {args.warmup_steps}-step linear '
-          f'warm-up{clipping}, depth D = {args.depth} per level (L = 2 on 28 x 28 '
-          'MNIST, 3 on 32 x 32 CIFAR-10), uniform dequantization. Widths '
-          f'match each model\'s parameter count to Glow-affine at width '
-          f'{args.width}. Test bits/dim: the whole held-out split (MNIST '
-          'test, 10,000 images; CIFAR-10 subset `x_test`, 5,000 images).',
+          f'warm-up{clipping}, uniform dequantization; {suite.describe(args)} '
+          'Test bits/dim: the whole held-out split (MNIST test, 10,000 '
+          'images; CIFAR-10 subset `x_test`, 5,000 images).',
           '',
           f'Compute: {len(results)} runs, {cpu_minutes:.1f} CPU-minutes '
           f'and {run_minutes:.1f} run-minutes in all, about '
@@ -424,23 +466,23 @@ def report(args, command, results, wall_s, planned):
   print(f'wrote {args.out} and {png}')
 
 
-def options_parser():
+def options_parser(suite):
+  name = suite.__name__.split('.')[-1]
   parser = common.make_parser(
-      'quality', __doc__.split('\n')[0], batch=64,
-      out='benchmarks/results/quality.md')
+      name, suite.__doc__.split('\n')[0], batch=64,
+      out=f'benchmarks/results/{name}.md')
   parser.add_argument('--data', default='../shared/data',
                       help='folder with mnist.npz and cifar10_subset.npz')
-  parser.add_argument('--datasets', nargs='+', default=list(DATASETS),
-                      choices=list(DATASETS))
-  parser.add_argument('--models', nargs='+', default=list(MODELS),
-                      choices=list(MODELS))
+  parser.add_argument('--datasets', nargs='+', default=list(suite.DATASETS),
+                      choices=list(suite.DATASETS))
+  parser.add_argument('--models', nargs='+', default=list(suite.MODELS),
+                      choices=list(suite.MODELS))
   parser.add_argument('--steps', type=int, default=None,
                       help='training steps of every run (default: 3000 on '
                            'MNIST, 2000 on CIFAR-10)')
   parser.add_argument('--eval-every', type=int, default=100)
   parser.add_argument('--curve-images', type=int, default=1000)
-  parser.add_argument('--depth', type=int, default=4)
-  parser.add_argument('--width', type=int, default=64)
+  suite.add_options(parser)
   parser.add_argument('--lr', type=float, default=1e-3)
   parser.add_argument('--warmup-steps', type=int, default=100)
   parser.add_argument('--clip-norm', type=float, default=None,
@@ -448,7 +490,7 @@ def options_parser():
   parser.add_argument('--jobs', type=int, default=os.cpu_count(),
                       help='runs trained at once, in separate processes of '
                            '--threads threads each')
-  parser.add_argument('--runs', default='benchmarks/results/quality_runs',
+  parser.add_argument('--runs', default=f'benchmarks/results/{name}_runs',
                       help='folder of the per-run results (resume point)')
   parser.add_argument('--report-only', action='store_true',
                       help='write the table from the runs done so far, '
@@ -456,14 +498,27 @@ def options_parser():
   return parser
 
 
-def main(argv=None):
-  parser = options_parser()
+def add_options(parser):
+  parser.add_argument('--depth', type=int, default=4)
+  parser.add_argument('--width', type=int, default=64)
+
+
+def parse_options(argv=None, suite='benchmarks.quality'):
+  """(parser, args) of a suite's command line; args.suite names the suite."""
+  parser = options_parser(importlib.import_module(suite))
   args = parser.parse_args(argv)
+  args.suite = suite  # not an option: left out of the command lines
+  return parser, args
+
+
+def main(argv=None, suite='benchmarks.quality'):
+  parser, args = parse_options(argv, suite)
+  datasets = importlib.import_module(suite).DATASETS
   for name in args.datasets:
-    path = os.path.join(args.data, DATASETS[name]['file'])
+    path = os.path.join(args.data, datasets[name]['file'])
     if not os.path.exists(path):
       parser.error(f'{path} not found; pass --data DIR with '
-                   f'{DATASETS[name]["file"]} in it')
+                   f'{datasets[name]["file"]} in it')
   for name in args.datasets:
     if _steps(args, name) % args.eval_every:
       parser.error('--steps must be a multiple of --eval-every')

@@ -56,10 +56,11 @@ def test_one_seed_gives_a_direction_only():
 
 
 def test_matched_width_is_the_closest_parameter_count():
-  shape, levels, depth = (8, 8, 1), 2, 1
-  target = quality.count_params(shape, 'glow-affine', levels, depth, 16)
-  width = quality.matched_width(shape, 'cinc-quad', levels, depth, target)
-  gap = lambda w: abs(quality.count_params(shape, 'cinc-quad', levels, depth,
+  shape, levels = (8, 8, 1), 2
+  _, args = quality.parse_options(['--depth', '1'])
+  target = quality.count_params(args, shape, 'glow-affine', levels, 16)
+  width = quality.matched_knob(args, shape, 'cinc-quad', levels, target)
+  gap = lambda w: abs(quality.count_params(args, shape, 'cinc-quad', levels,
                                            w) - target)
   assert gap(width) <= min(gap(width - 1), gap(width + 1))
   assert width < 16  # three conditioners share the budget of one
@@ -107,7 +108,7 @@ def test_a_run_resumes_from_its_partial_checkpoint(tmp_path, monkeypatch):
   np.savez(tmp_path / 'data' / 'mnist.npz',
            x_train=rng.integers(0, 256, (32, 8, 8), 'uint8'),
            x_test=rng.integers(0, 256, (16, 8, 8), 'uint8'))
-  args = quality.options_parser().parse_args([
+  _, args = quality.parse_options([
       '--data', str(tmp_path / 'data'), '--eval-every', '2',
       '--curve-images', '8', '--depth', '1', '--batch', '8', '--threads', '0',
       '--runs', str(tmp_path / 'runs')])
@@ -165,7 +166,7 @@ def _alive(pid):
 
 
 def test_clipping_is_a_setting_only_when_on():
-  parse = lambda *extra: quality.options_parser().parse_args(
-      ['--data', 'unused', *extra])
+  parse = lambda *extra: quality.parse_options(
+      ['--data', 'unused', *extra])[1]
   assert 'clip_norm' not in quality.settings(parse())
   assert quality.settings(parse('--clip-norm', '1'))['clip_norm'] == 1.

@@ -5,6 +5,7 @@ from tfp_invconv import solvers
 from tfp_invconv.flows import CInCFlow
 from tfp_invconv.flows import EmergingFlow
 from tfp_invconv.flows import GlowFlow
+from tfp_invconv.flows import PACFlow
 from tfp_invconv.flows import SymmetricConvFlow
 from tfp_invconv.flows import SymmetricConvVectorFlow
 from tfp_invconv.flows import pad_to_even

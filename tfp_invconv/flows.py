@@ -40,7 +40,7 @@ def _check_shape(image_shape, levels, coupling):
         f'must be divisible by {factor}; got image shape {tuple(image_shape)} '
         f'(pad it to {padded_image_shape(image_shape, levels)}: see '
         'padded_image_shape).')
-  blocks = 4 if coupling == 'quad' else 2
+  blocks = {'quad': 4, 'pac': 1}.get(coupling, 2)
   if (4 * channels) % blocks:
     raise ValueError(f'{coupling} coupling cannot split {4 * channels} '
                      f'channels into {blocks} blocks.')
@@ -266,6 +266,74 @@ class SymmetricConvVectorFlow(GenerativeFlow):
                      dtype, validate_args, parameters, name)
 
 
+class PACFlow(GenerativeFlow):
+  """Multi-scale PAC flow (Cooper & Tomczak, §5.1 and App. C.4), generative
+  direction.
+
+  Normalizing direction, for an H x W x C image and S scales:
+
+    scale s:  squeeze, then `checkerboard` PAC couplings with a checkerboard
+              split and `channel` with a channel split, each followed by a
+              1x1 convolution and ActNorm
+    then the flat latent of H*W*C values.
+
+  The paper runs its first scale before any squeeze, with the channels
+  padded (its dequantizer fills the padding); here every scale starts with
+  a squeeze, so a one-channel image has 4 channels to split. H and W must
+  be divisible by 2**(S+1) (a checkerboard needs an even width after the
+  last squeeze): pad with `padded_image_shape(shape, scales + 1)` and
+  `FlowModel(..., pixel_shape=...)`.
+  """
+
+  def __init__(self, image_shape, scales=2, checkerboard=3, channel=3,
+               variant='pac', order='raster', kernel_size=5, features=16,
+               components=4, hidden_width=64, blocks=2, solver='rows',
+               dtype=tf.float32, validate_args=False, name=None):
+    """Builds the flow.
+
+    Args:
+      image_shape: (H, W, C).
+      scales: S, the number of squeezes.
+      checkerboard, channel: couplings of each kind per scale.
+      variant, order, kernel_size, features, components, hidden_width,
+        blocks, solver: of every `PACCoupling`.
+      dtype, validate_args: as for every bijector here.
+      name: defaults to 'pac_<variant>_<order>_flow'.
+    """
+    parameters = dict(locals())
+    tfib.base.check_positive_int(scales=scales, hidden_width=hidden_width)
+    image_shape = tuple(int(d) for d in image_shape)
+    _check_shape(image_shape, scales + 1, 'pac')
+    common = dict(dtype=dtype, validate_args=validate_args)
+    coupling = dict(variant=variant, order=order, kernel_size=kernel_size,
+                    features=features, components=components,
+                    hidden_width=hidden_width, blocks=blocks, solver=solver,
+                    **common)
+    layers, shape = [], image_shape
+    for s in range(1, scales + 1):
+      squeeze = tfib.Squeeze(shape, dtype=dtype, name=f'squeeze{s}')
+      shape = tuple(squeeze.event_shape_out.as_list())
+      layers.append(squeeze)
+      splits = ['checkerboard'] * checkerboard + ['channel'] * channel
+      for i, split in enumerate(splits):
+        tag = f's{s}c{i}'
+        layers += [
+            tfib.PACCoupling(shape[-1], split=split, name=f'pac_{tag}',
+                             **coupling),
+            tfib.Invertible1x1Conv(shape[-1], name=f'conv1x1_{tag}',
+                                   **common),
+            tfib.ActNorm(shape[-1], name=f'actnorm_{tag}', **common)]
+    layers.append(tfb.Reshape([math.prod(shape)], list(shape)))
+    super().__init__(
+        tfb.Chain(list(reversed(layers))), image_shape,
+        math.prod(image_shape), dtype, validate_args, parameters,
+        name or f'pac_{variant}_{order}_flow'.replace('-', '_'))
+
+  @property
+  def image_shape(self):
+    return self.data_shape
+
+
 def pad_to_even(x, seed=None):
   """Pads odd-length feature vectors with one N(0, 1) feature.
 
@@ -326,4 +394,4 @@ def flow_distribution(flow):
 
 
 _FLOW_CLASSES = {cls.__name__: cls
-                 for cls in (CInCFlow, SymmetricConvVectorFlow)}
+                 for cls in (CInCFlow, PACFlow, SymmetricConvVectorFlow)}

@@ -22,7 +22,9 @@ class UsageError(Exception):
 
 def _config(args, train_data):
   from training import presets
-  config = presets.get(args.preset, conv=args.conv, centre=args.centre,
+  config = presets.get(args.preset, model=args.model, variant=args.variant,
+                       order=args.order, components=args.components,
+                       blocks=args.blocks, conv=args.conv, centre=args.centre,
                        coupling=args.coupling, levels=args.levels,
                        depth=args.depth, hidden_width=args.hidden_width,
                        batch_size=args.batch_size, lr=args.lr,
@@ -218,10 +220,12 @@ def _positive_int(text):
 
 
 def parser():
+  from tfp_invconv.bijectors.pac_conv import ORDERS
+  from tfp_invconv.bijectors.pac_coupling import VARIANTS
   from tfp_invconv.flows import CENTRES, CONVS, COUPLINGS
-  from training.presets import PRESETS
+  from training.presets import MODELS, PRESETS
   p = _Parser(prog='python -m training',
-              description='Train and use CInC flows.')
+              description='Train and use CInC and PAC flows.')
   sub = p.add_subparsers(dest='command', required=True,
                          parser_class=_Parser)
 
@@ -274,11 +278,12 @@ def parser():
                      help='TensorFlow threads per pool (default: all cores)')
   train.add_argument('--checkpoint-every', type=int, default=None,
                      help='also checkpoint every N steps (always per epoch)')
-  for key, choices in (('conv', CONVS), ('centre', CENTRES),
-                       ('coupling', COUPLINGS)):
+  for key, choices in (('model', MODELS), ('conv', CONVS),
+                       ('centre', CENTRES), ('coupling', COUPLINGS),
+                       ('variant', VARIANTS), ('order', ORDERS)):
     train.add_argument(f'--{key}', default=None, choices=choices,
                        help=f'{key} of the flow (overrides the preset)')
-  for key in ('levels', 'depth', 'hidden-width'):
+  for key in ('levels', 'depth', 'hidden-width', 'blocks', 'components'):
     train.add_argument(f'--{key}', type=_positive_int, default=None,
                        help=f'{key} of the flow (overrides the preset)')
   train.set_defaults(handler=_train)

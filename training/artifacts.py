@@ -28,8 +28,13 @@ def build_model(config):
   sides the levels' squeezes do not divide are padded (FlowModel)."""
   options = presets.model_options(config)
   pixel_shape = tuple(config['image_shape'])
-  image_shape = flows.padded_image_shape(pixel_shape, options['levels'])
-  flow = ti.CInCFlow(image_shape, **options)
+  if options.pop('model') == 'pac':
+    scales = options.pop('levels')
+    image_shape = flows.padded_image_shape(pixel_shape, scales + 1)
+    flow = ti.PACFlow(image_shape, scales=scales, **options)
+  else:
+    image_shape = flows.padded_image_shape(pixel_shape, options['levels'])
+    flow = ti.CInCFlow(image_shape, **options)
   dequantizer = None
   if config.get('dequantization') == 'variational':
     dequantizer = VariationalDequantizer(image_shape, seed=config.get('seed'))

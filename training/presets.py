@@ -1,4 +1,7 @@
-"""Model configurations: the CInC paper's sizes and a small demo.
+"""Model configurations: the CInC paper's sizes, PAC flows and small demos.
+
+`model` is 'cinc' (`CInCFlow`, the default) or 'pac' (`PACFlow`, whose
+`levels` are its scales).
 
 `centre` names the CInC centre tap: 'lu' (the package's default, a full
 invertible matrix) or 'triangular' (the paper's reference model: ActNorm ->
@@ -12,6 +15,15 @@ def _paper(levels, depth, warmup_steps, centre='lu'):
   return dict(levels=levels, depth=depth, hidden_width=512, conv='cinc',
               centre=centre, coupling='quad', batch_size=64, lr=1e-3,
               warmup_steps=warmup_steps)
+
+
+def _pac(**overrides):
+  config = dict(model='pac', levels=2, hidden_width=64, blocks=2,
+                checkerboard=3, channel=3, variant='pac', order='raster',
+                kernel_size=5, features=16, components=4, batch_size=64,
+                lr=1e-3, warmup_steps=500)
+  config.update(overrides)
+  return config
 
 
 PRESETS = {
@@ -37,19 +49,34 @@ PRESETS = {
     'cifar10_emerging': dict(levels=3, depth=8, hidden_width=128,
                              conv='emerging', centre='lu', coupling='affine',
                              batch_size=64, lr=1e-3, warmup_steps=1000),
+    # PAC flows (Cooper & Tomczak): 3 checkerboard + 3 channel couplings
+    # per scale; a demo size and a CPU-sized MNIST / CIFAR-10 model.
+    'pac_demo': _pac(hidden_width=32, blocks=1, checkerboard=1, channel=1,
+                     features=8, components=4, lr=2e-3, warmup_steps=50),
+    'pac_mnist': _pac(),
+    'pac_cifar10': _pac(hidden_width=96),
     # The small models of the paper's Table 3.
     'small_d4': _paper(3, 4, 1000),
     'small_d8': _paper(3, 8, 1000),
 }
 
-MODEL_KEYS = ('levels', 'depth', 'hidden_width', 'conv', 'centre', 'coupling')
-# Runs saved before the centre was an option used the triangular centre.
-MODEL_DEFAULTS = {'centre': 'triangular'}
+MODELS = ('cinc', 'pac')
+CINC_KEYS = ('levels', 'depth', 'hidden_width', 'conv', 'centre', 'coupling')
+PAC_KEYS = ('levels', 'hidden_width', 'blocks', 'checkerboard', 'channel',
+            'variant', 'order', 'kernel_size', 'features', 'components')
+MODEL_KEYS = ('model',) + CINC_KEYS + tuple(
+    k for k in PAC_KEYS if k not in CINC_KEYS)
+# Runs saved before these were options: CInC flows with the triangular
+# centre.
+MODEL_DEFAULTS = {'model': 'cinc', 'centre': 'triangular'}
 
 
 def model_options(config):
-  """The CInCFlow keyword arguments of a run's configuration."""
-  return {k: config.get(k, MODEL_DEFAULTS.get(k)) for k in MODEL_KEYS}
+  """'model' and the flow's keyword arguments, from a run's configuration."""
+  model = config.get('model', MODEL_DEFAULTS['model'])
+  keys = PAC_KEYS if model == 'pac' else CINC_KEYS
+  return dict({k: config.get(k, MODEL_DEFAULTS.get(k)) for k in keys},
+              model=model)
 
 
 def get(name, **overrides):
