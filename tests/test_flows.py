@@ -143,6 +143,32 @@ def test_flow_rejects_zero_depth():
     ti.CInCFlow((8, 8, 3), levels=1, depth=0, hidden_width=4)
 
 
+@pytest.mark.parametrize('order, solver', [('raster', 'rows'),
+                                           ('s-curve', 'jacobi')])
+def test_tiny_pac_flow_round_trip_and_dense_log_det(order, solver):
+  flow = ti.PACFlow((8, 8, 1), scales=2, checkerboard=1, channel=1,
+                    order=order, solver=solver, hidden_width=8, blocks=1,
+                    features=3, components=3, dtype=tf.float64)
+  x = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 8, 8, 1))
+  flow.inverse(helpers.fresh(x))
+  helpers.perturb_weights(flow, stddev=0.05)
+  z = flow.inverse(helpers.fresh(x))
+  assert z.shape == (2, 64)
+  x_back = flow.forward(helpers.fresh(z))
+  np.testing.assert_allclose(x_back, x, atol=1e-9)
+  expected = helpers.dense_log_det(flow.inverse, x)
+  np.testing.assert_allclose(
+      flow.inverse_log_det_jacobian(helpers.fresh(x), event_ndims=3),
+      expected, atol=1e-6, rtol=0)
+
+
+def test_pac_flow_needs_an_even_width_after_its_squeezes():
+  with pytest.raises(ValueError, match=r'2 squeezes and a checkerboard split: .*'
+                     r'divisible by 8; .* \(pad it to '
+                     r'\(16, 16, 1\)'):
+    ti.PACFlow((12, 12, 1), scales=2)
+
+
 def test_coupling_rejects_indivisible_channels():
   with pytest.raises(ValueError, match='divisible by 4'):
     tfib.QuadCoupling(6, hidden_width=4)
@@ -153,8 +179,10 @@ def test_coupling_rejects_indivisible_channels():
     lambda: ti.GlowFlow((8, 8, 3), levels=2, depth=1, hidden_width=8),
     lambda: ti.EmergingFlow((8, 8, 3), levels=2, depth=1, hidden_width=8),
     lambda: ti.SymmetricConvFlow((8, 8, 3), levels=2, depth=1, hidden_width=8),
-    lambda: ti.SymmetricConvVectorFlow(4, depth=2, hidden_width=8)],
-    ids=['cinc', 'glow', 'emerging', 'symmetric', 'vector'])
+    lambda: ti.SymmetricConvVectorFlow(4, depth=2, hidden_width=8),
+    lambda: ti.PACFlow((8, 8, 3), scales=2, checkerboard=1, channel=1,
+                       hidden_width=8, blocks=1, features=2, components=2)],
+    ids=['cinc', 'glow', 'emerging', 'symmetric', 'vector', 'pac'])
 def test_flows_pass_through_tf_function_and_saved_model(make, tmp_path):
   flow = make()
   helpers.perturb_weights(flow, stddev=0.05)

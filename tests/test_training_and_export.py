@@ -213,3 +213,18 @@ def test_28_by_28_images_train_with_3_levels_padded(tmp_path):
   assert '(16 images)' in _run('training', 'evaluate', '--run', out)
   printed = _run('export', '--checkpoint', out, '--out', str(tmp_path / 'sm'))
   assert '"decode": "ok (exact uint8 round trip)"' in printed
+
+
+@pytest.mark.slow
+def test_pac_flow_trains_samples_and_exports(tmp_path):
+  out = str(tmp_path / 'pac')
+  _run('training', 'train', '--preset', 'pac_demo', '--dataset', 'digits',
+       '--hidden-width', '8', '--components', '2', '--batch-size', '250',
+       '--steps', '2', '--out', out)
+  config = json.load(open(os.path.join(out, 'config.json')))
+  assert config['model'] == 'pac' and config['components'] == 2
+  _run('training', 'sample', '--run', out, '--num', '2',
+       '--temperatures', '0.5')
+  printed = _run('export', '--checkpoint', out, '--out', str(tmp_path / 'sm'))
+  assert '"sample": "ok"' in printed
+  assert '"decode": "ok (exact uint8 round trip)"' in printed

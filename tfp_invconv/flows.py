@@ -28,17 +28,18 @@ CONVS = ('cinc', 'emerging', '1x1', 'cinc+1x1', 'symmetric')
 COUPLINGS = ('affine', 'quad', 'conf')
 
 
-def _check_shape(image_shape, levels, coupling):
+def _check_shape(image_shape, levels, coupling, reason=None):
   if len(image_shape) != 3 or any(int(d) < 1 for d in image_shape):
     raise ValueError(f'image_shape must be (height, width, channels); got '
                      f'{image_shape}.')
   height, width, channels = image_shape
   factor = 2 ** levels
+  reason = reason or f'{levels} levels squeeze the image {levels} times'
   if height % factor or width % factor:
     raise ValueError(
-        f'{levels} levels squeeze the image {levels} times: height and width '
-        f'must be divisible by {factor}; got image shape {tuple(image_shape)} '
-        f'(pad it to {padded_image_shape(image_shape, levels)}: see '
+        f'{reason}: height and width must be divisible by {factor}; got '
+        f'image shape {tuple(image_shape)} (pad it to '
+        f'{padded_image_shape(image_shape, levels)}: see '
         'padded_image_shape).')
   blocks = {'quad': 4, 'pac': 1}.get(coupling, 2)
   if (4 * channels) % blocks:
@@ -303,7 +304,8 @@ class PACFlow(GenerativeFlow):
     parameters = dict(locals())
     tfib.base.check_positive_int(scales=scales, hidden_width=hidden_width)
     image_shape = tuple(int(d) for d in image_shape)
-    _check_shape(image_shape, scales + 1, 'pac')
+    _check_shape(image_shape, scales + 1, 'pac',
+                 f'{scales} squeezes and a checkerboard split')
     common = dict(dtype=dtype, validate_args=validate_args)
     coupling = dict(variant=variant, order=order, kernel_size=kernel_size,
                     features=features, components=components,
