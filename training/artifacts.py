@@ -23,18 +23,20 @@ CONFIG = 'config.json'
 WEIGHTS = 'model.weights.h5'
 
 
-def build_model(config):
+def build_model(config, **flow_options):
   """The FlowModel of a run. `image_shape` is the data's; images whose
-  sides the levels' squeezes do not divide are padded (FlowModel)."""
+  sides the levels' squeezes do not divide are padded (FlowModel).
+  `flow_options` are flow arguments that leave the weights as they are
+  (e.g. `solver`)."""
   options = presets.model_options(config)
   pixel_shape = tuple(config['image_shape'])
   if options.pop('model') == 'pac':
     scales = options.pop('levels')
     image_shape = flows.padded_image_shape(pixel_shape, scales + 1)
-    flow = ti.PACFlow(image_shape, scales=scales, **options)
+    flow = ti.PACFlow(image_shape, scales=scales, **options, **flow_options)
   else:
     image_shape = flows.padded_image_shape(pixel_shape, options['levels'])
-    flow = ti.CInCFlow(image_shape, **options)
+    flow = ti.CInCFlow(image_shape, **options, **flow_options)
   dequantizer = None
   if config.get('dequantization') == 'variational':
     dequantizer = VariationalDequantizer(image_shape, seed=config.get('seed'))
@@ -76,13 +78,14 @@ def save_config(out, config):
   os.replace(path + '.tmp', path)
 
 
-def load_model(run_dir):
-  """The model of a training run, with its best weights."""
+def load_model(run_dir, **flow_options):
+  """The model of a training run, with its best weights (`flow_options` as
+  for `build_model`)."""
   config = read_config(run_dir)
   if config is None:
     raise FileNotFoundError(f'{run_dir} is not a training output folder '
                             f'(no {CONFIG})')
-  model = build_model(config)
+  model = build_model(config, **flow_options)
   model.load_weights(os.path.join(run_dir, WEIGHTS))
   return model, config
 

@@ -13,8 +13,16 @@ space so that neither F nor 1 - F underflows in the tails:
   Log-det:  log F'(x) - log F(x) - log(1 - F(x))
   Inverse:  the root of logit(F(x)) = z in [min_m x_m, max_m x_m], where
             x_m = mu_m + s_m z is where component m alone reaches F = sigmoid(z)
-            (F is increasing, so the root lies between them), found with
-            `tfp.math.find_root_chandrupatla` to `tolerance`.
+            (F is increasing, so the root lies between them): Newton steps
+            on logit(F(x)) - z from the weighted mean of the x_m, each
+            replaced by the bracket's midpoint when it would leave the
+            bracket, which every step narrows; until no x moves by more
+            than `tolerance` (1 + |x|).
+
+Why Newton and not `tfp.math.find_root_chandrupatla`: the derivative comes
+with the function's own terms, and on a PAC flow's mixtures Chandrupatla
+took up to 12 iterations at 1.6 forward passes each, while safeguarded
+Newton converges quadratically from its start.
 
 `logistic_mixture_cdf(...)` is F itself, `Sigmoid` after the fused map.
 """
@@ -41,8 +49,8 @@ class LogisticMixtureLogit(tfb.Bijector):
     """Args:
       logits, locs, log_scales: [..., M] mixture parameters, broadcast
         against x with the component axis last.
-      tolerance: absolute accuracy of the inverse, relative to 1 + |x|
-        (default 1e-6 in float32, 1e-12 in float64).
+      tolerance: the inverse stops when no x moves by more than
+        tolerance (1 + |x|) (default 1e-6 in float32, 1e-12 in float64).
       max_iterations: cap on the root finder's iterations.
     """
     parameters = dict(locals())
@@ -83,12 +91,26 @@ class LogisticMixtureLogit(tfb.Bijector):
     components = self._locs + tf.exp(self._log_scales) * z[..., None]
     low = tf.reduce_min(components, axis=-1)
     high = tf.reduce_max(components, axis=-1)
-    tolerance = self._tolerance * (1. + tf.maximum(tf.abs(low), tf.abs(high)))
-    root = tfp.math.find_root_chandrupatla(
-        lambda x: self._forward(x) - z, low=low, high=high,
-        position_tolerance=tolerance, value_tolerance=tf.zeros([], z.dtype),
-        max_iterations=self._max_iterations)
-    return root.estimated_root
+    weights = tf.nn.softmax(self._logits, axis=-1)
+    start = tf.reduce_sum(weights * components, axis=-1)
+
+    def step(i, x, low, high, _):
+      log_cdf, log_sf, log_pdf = self._log_cdf_sf_pdf(x)
+      residual = log_cdf - log_sf - z
+      low = tf.where(residual < 0., x, low)
+      high = tf.where(residual > 0., x, high)
+      newton = x - residual * tf.exp(log_cdf + log_sf - log_pdf)
+      inside = (newton > low) & (newton < high)
+      new_x = tf.where(inside, newton, (low + high) / 2.)
+      moved = tf.reduce_max(tf.abs(new_x - x) / (1. + tf.abs(new_x)))
+      return i + 1, new_x, low, high, moved
+
+    _, x, _, _, _ = tf.while_loop(
+        lambda i, *state: (i < self._max_iterations)
+        & (state[-1] > self._tolerance),
+        step, (tf.constant(0), start, low, high,
+               tf.constant(float('inf'), z.dtype)))
+    return x
 
   def _inverse_log_det_jacobian(self, z):
     return -self._forward_log_det_jacobian(self._inverse(z))
