@@ -12,5 +12,9 @@ README = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'README.md')
 def test_readme_example_runs(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)  # the example saves a model file
   text = open(README).read()
-  example = re.search(r'```python\n(.*?)```', text, re.S).group(1)
-  exec(compile(example, 'README.md', 'exec'), {})
+  blocks = re.findall(r'```python\n(.*?)```', text, re.S)
+  namespace = {}
+  exec(compile(blocks[0], 'README.md', 'exec'), namespace)
+  pac, = [b for b in blocks if 'PACFlow' in b]
+  exec(compile(pac, 'README.md', 'exec'), namespace)  # uses the imports above
+  assert namespace['model'].flow.name.startswith('pac_')
