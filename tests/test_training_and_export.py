@@ -209,7 +209,7 @@ def test_28_by_28_images_train_with_3_levels_padded(tmp_path):
   printed = _run('training', 'train', '--dataset', path, '--preset', 'demo',
                  '--levels', '3', '--depth', '1', '--hidden-width', '8',
                  '--batch-size', '32', '--steps', '2', '--out', out)
-  assert 'padding the 28 x 28 images to 32 x 32 for 3 levels' in printed
+  assert 'padding the 28 x 28 images to 32 x 32, which' in printed
   assert '(16 images)' in _run('training', 'evaluate', '--run', out)
   printed = _run('export', '--checkpoint', out, '--out', str(tmp_path / 'sm'))
   assert '"decode": "ok (exact uint8 round trip)"' in printed

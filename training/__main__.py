@@ -64,7 +64,7 @@ def _train(args):
     average = callbacks.WeightAverage(model) if args.ema else None
   if model.pixel_shape != model.image_shape:
     print(f'padding the {_size(model.pixel_shape)} images to '
-          f'{_size(model.image_shape)} for {config["levels"]} levels '
+          f'{_size(model.image_shape)}, which the flow\'s squeezes divide '
           '(bits/dim counts the padding)')
 
   batch_size = config['batch_size']
