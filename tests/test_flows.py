@@ -64,9 +64,9 @@ def test_log_prob_runs_each_conditioner_once(monkeypatch):
   calls = []
   original = coupling_lib.Coupling._params
 
-  def counting(self, i, blocks):
+  def counting(self, i, blocks, *context):
     calls.append((self.name, i))
-    return original(self, i, blocks)
+    return original(self, i, blocks, *context)
 
   monkeypatch.setattr(coupling_lib.Coupling, '_params', counting)
   ti.flow_distribution(flow).log_prob(tf.zeros([2, 8, 8, 3]))

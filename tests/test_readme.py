@@ -18,3 +18,8 @@ def test_readme_example_runs(tmp_path, monkeypatch):
   pac, = [b for b in blocks if 'PACFlow' in b]
   exec(compile(pac, 'README.md', 'exec'), namespace)  # uses the imports above
   assert namespace['model'].flow.name.startswith('pac_')
+  posterior, = [b for b in blocks if 'context_features' in b]
+  namespace = {}
+  exec(compile(posterior, 'README.md', 'exec'), namespace)
+  assert namespace['z'].shape == (32, 8)
+  assert namespace['log_q'].shape == (32,)

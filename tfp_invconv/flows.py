@@ -57,6 +57,21 @@ def padded_image_shape(image_shape, levels):
           channels)
 
 
+def _routed(bijector, kwargs):
+  """The nested per-name keyword arguments that take `kwargs` (e.g.
+  {'context': c}) to every conditional layer under `bijector`."""
+  if not kwargs or set(kwargs) != {'context'}:
+    return kwargs
+  if getattr(bijector, 'context_features', 0):
+    return dict(kwargs)
+  if hasattr(bijector, 'bijectors'):  # Chain
+    routes = {b.name: _routed(b, kwargs) for b in bijector.bijectors}
+    return {name: route for name, route in routes.items() if route}
+  if hasattr(bijector, 'bijector'):  # Invert passes its arguments through
+    return _routed(bijector.bijector, kwargs)
+  return {}
+
+
 class GenerativeFlow(tfb.Composition):
   """The generative direction (latent -> data) of a normalizing bijector.
 
@@ -78,6 +93,23 @@ class GenerativeFlow(tfb.Composition):
   @classmethod
   def _parameter_properties(cls, dtype):
     return dict()
+
+  # A conditional flow takes `context=c` (or `bijector_kwargs={'context':
+  # c}` on its distribution) and hands it to every conditional layer: TFP's
+  # compositions route keyword arguments by the names of their parts.
+
+  def _call_walk_forward(self, step_fn, *args, **kwargs):
+    return super()._call_walk_forward(step_fn, *args, **self._routed(kwargs))
+
+  def _call_walk_inverse(self, step_fn, *args, **kwargs):
+    return super()._call_walk_inverse(step_fn, *args, **self._routed(kwargs))
+
+  def _routed(self, kwargs):
+    routed = _routed(self._bijectors, kwargs)
+    if 'context' in kwargs and not routed:
+      raise ValueError(f'{self.name} has no conditional layers: build it '
+                       'with context_features to pass a context.')
+    return routed
 
   @property
   def data_shape(self):
@@ -249,8 +281,12 @@ class SymmetricConvVectorFlow(GenerativeFlow):
   """
 
   def __init__(self, features, depth=4, hidden_width=64, conf_layers=2,
-               dct_type=2, max_scale=1.135, dtype=tf.float32,
-               validate_args=False, name='symmetric_conv_vector_flow'):
+               dct_type=2, max_scale=1.135, context_features=0,
+               dtype=tf.float32, validate_args=False,
+               name='symmetric_conv_vector_flow'):
+    """Builds the flow; with `context_features` K > 0 it is conditional:
+    `flow.forward(z, context=c)` for c of shape [..., K], and
+    `distribution.log_prob(x, bijector_kwargs={'context': c})`."""
     parameters = dict(locals())
     features = int(features)
     if features % 2:
@@ -260,7 +296,8 @@ class SymmetricConvVectorFlow(GenerativeFlow):
     for step in range(depth):
       layers.append(tfib.CONFCoupling(
           features, hidden_width=hidden_width, num_layers=conf_layers,
-          dct_type=dct_type, event_rank=1, max_scale=max_scale, dtype=dtype,
+          dct_type=dct_type, event_rank=1, max_scale=max_scale,
+          context_features=context_features, dtype=dtype,
           validate_args=validate_args, name=f'conf_s{step}'))
       layers.append(tfb.Permute(list(reversed(range(features)))))
     super().__init__(tfb.Chain(list(reversed(layers))), (features,), features,

@@ -127,14 +127,23 @@ class FlowBijectorBase(tfb.Bijector):
         value, f'{self.name}: {direction} produced NaN or Inf (from finite '
         'input)')
 
-  def _run_flat(self, fn, value, event_rank_in):
-    """Runs `fn` on `value` with its batch dims flattened into one axis."""
+  def _run_flat(self, fn, value, event_rank_in, context=None):
+    """Runs `fn` on `value` with its batch dims flattened into one axis; a
+    `context` (a vector [..., K] per example) is broadcast against the batch
+    and flattened alike."""
     batch_rank = tf.rank(value) - event_rank_in
     batch_shape = tf.shape(value)[:batch_rank]
     flat = tf.reshape(value, tf.concat(
         [[-1], tf.shape(value)[batch_rank:]], axis=0))
     flat.set_shape([None] + value.shape[value.shape.rank - event_rank_in:])
-    out, log_det = fn(flat)
+    if context is None:
+      out, log_det = fn(flat)
+    else:
+      context = tf.convert_to_tensor(context, self.dtype)
+      features = context.shape[-1]
+      context = tf.broadcast_to(context, tf.concat(
+          [batch_shape, tf.shape(context)[-1:]], axis=0))
+      out, log_det = fn(flat, context=tf.reshape(context, [-1, features]))
     out_flat_shape = out.shape
     out = tf.reshape(out, tf.concat([batch_shape, tf.shape(out)[1:]], 0))
     out.set_shape(value.shape[:value.shape.rank - event_rank_in]
@@ -149,39 +158,41 @@ class FlowBijectorBase(tfb.Bijector):
       self._tf_variables = current
 
   # Greedy-cache hooks ---------------------------------------------------------
+  # Keyword arguments (a conditional layer's `context`) reach
+  # `_forward_and_log_det` / `_inverse_and_log_det`, and key the cache.
 
-  def _augmented_forward(self, x):
+  def _augmented_forward(self, x, **kwargs):
     x = self._checked(x, self._event_shape_in, 'input')
     y, fldj = self._run_flat(self._forward_and_log_det, x,
-                             self._event_shape_in.rank)
+                             self._event_shape_in.rank, **kwargs)
     y = self._checked_output(y, 'forward')
     self._sync_variables()
     return y, {'fldj': fldj, 'ildj': -fldj}
 
-  def _augmented_inverse(self, y):
+  def _augmented_inverse(self, y, **kwargs):
     y = self._checked(y, self.event_shape_out, 'output')
     x, ildj = self._run_flat(self._inverse_and_log_det, y,
-                             self.event_shape_out.rank)
+                             self.event_shape_out.rank, **kwargs)
     x = self._checked_output(x, 'inverse')
     self._sync_variables()
     return x, {'ildj': ildj, 'fldj': -ildj}
 
-  def _forward(self, x):
-    return self._augmented_forward(x)[0]
+  def _forward(self, x, **kwargs):
+    return self._augmented_forward(x, **kwargs)[0]
 
-  def _inverse(self, y):
-    return self._augmented_inverse(y)[0]
+  def _inverse(self, y, **kwargs):
+    return self._augmented_inverse(y, **kwargs)[0]
 
-  def _forward_log_det_jacobian(self, x):
-    cached = self._cache.forward_attributes(x)
+  def _forward_log_det_jacobian(self, x, **kwargs):
+    cached = self._cache.forward_attributes(x, **kwargs)
     if 'fldj' not in cached:
-      cached.update(self._augmented_forward(x)[1])
+      cached.update(self._augmented_forward(x, **kwargs)[1])
     return cached['fldj']
 
-  def _inverse_log_det_jacobian(self, y):
-    cached = self._cache.inverse_attributes(y)
+  def _inverse_log_det_jacobian(self, y, **kwargs):
+    cached = self._cache.inverse_attributes(y, **kwargs)
     if 'ildj' not in cached:
-      cached.update(self._augmented_inverse(y)[1])
+      cached.update(self._augmented_inverse(y, **kwargs)[1])
     return cached['ildj']
 
   def _forward_and_log_det(self, x):

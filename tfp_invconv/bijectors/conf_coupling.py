@@ -115,8 +115,8 @@ class CONFCoupling(Coupling):
   """Two-block coupling whose inner transform is m CONF sub-layers."""
 
   def __init__(self, channels, hidden_width=512, num_layers=2, dct_type=2,
-               event_rank=3, max_scale=1.135, dtype=tf.float32, validate_args=False,
-               name='conf_coupling'):
+               event_rank=3, max_scale=1.135, context_features=0,
+               dtype=tf.float32, validate_args=False, name='conf_coupling'):
     """Creates the coupling.
 
     Args:
@@ -128,6 +128,8 @@ class CONFCoupling(Coupling):
       event_rank: 3 or 1.
       max_scale: bound on s and a'/a (> 1); each sub-layer grows at most
         like |u|^(max_scale^2) in the normalizing direction.
+      context_features: K > 0 for a conditional coupling (vectors): the
+        conditioner also sees `context` (see `Coupling`).
       dtype, validate_args, name: as for every bijector here.
     """
     parameters = dict(locals())
@@ -139,5 +141,6 @@ class CONFCoupling(Coupling):
     transform = CONFTransform(channels // 2, num_layers, event_rank, dct_type,
                               max_scale, dtype, name)
     super().__init__(channels, 2, transform, make_net, event_rank=event_rank,
-                     dtype=dtype, validate_args=validate_args, name=name,
+                     context_features=context_features, dtype=dtype,
+                     validate_args=validate_args, name=name,
                      parameters=parameters)

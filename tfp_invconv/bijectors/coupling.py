@@ -139,8 +139,9 @@ class Coupling(base.FlowBijectorBase):
   """n-block coupling with one conditioner per transformed block."""
 
   def __init__(self, channels, num_blocks, transform, make_conditioner,
-               event_rank=3, split='channel', dtype=tf.float32,
-               validate_args=False, name='coupling', parameters=None):
+               event_rank=3, split='channel', context_features=0,
+               dtype=tf.float32, validate_args=False, name='coupling',
+               parameters=None):
     """Creates the coupling.
 
     Args:
@@ -153,6 +154,10 @@ class Coupling(base.FlowBijectorBase):
       make_conditioner: `(in_channels, out_channels, name) -> keras layer`.
       event_rank: 3 for images [H, W, C], 1 for vectors [C].
       split: 'channel' or (images, n = 2) 'checkerboard'.
+      context_features: K > 0 makes the coupling conditional (vectors,
+        event_rank 1): every conditioner also sees a context [..., K],
+        passed as `forward(x, context=c)` (or `bijector_kwargs` of a
+        distribution), as in `tfb.MaskedAutoregressiveFlow`.
       dtype, validate_args, name: as for every bijector here.
       parameters: the subclass's constructor arguments.
     """
@@ -160,10 +165,15 @@ class Coupling(base.FlowBijectorBase):
     self._split = make_split(split, num_blocks)
     self._split.check(channels, name)
     block = self._split.block_channels(channels)
+    if context_features and event_rank != 1:
+      raise ValueError(f'{name}: a context is supported for vectors '
+                       '(event_rank 1) only.')
     self._num_blocks = num_blocks
     self._transform = transform
+    self.context_features = int(context_features)
     self._conditioners = [
-        make_conditioner(i * block, transform.conditioner_outputs(block),
+        make_conditioner(i * block + self.context_features,
+                         transform.conditioner_outputs(block),
                          f'{name}_nn{i}')
         for i in range(1, num_blocks)]
     layers = self._conditioners + list(getattr(transform, 'keras_layers', []))
@@ -172,27 +182,34 @@ class Coupling(base.FlowBijectorBase):
                      dtype=dtype, validate_args=validate_args,
                      parameters=parameters, name=name)
 
-  def _params(self, i, known_blocks):
-    return self._conditioners[i - 1](tf.concat(known_blocks[:i], axis=-1))
+  def _params(self, i, known_blocks, context=None):
+    if (context is None) != (not self.context_features):
+      raise ValueError(
+          f'{self.name}: ' + (f'needs a context of {self.context_features} '
+                              'features (context=...)' if context is None
+                              else 'was built without a context'))
+    inputs = known_blocks[:i] + ([] if context is None else [context])
+    return self._conditioners[i - 1](tf.concat(inputs, axis=-1))
 
-  def _couple(self, blocks, transform, inputs_known):
+  def _couple(self, blocks, transform, inputs_known, context):
     """Transforms blocks 2..n in turn; the conditioners always see inputs:
     `blocks` themselves going forward, the recovered blocks going back."""
     done, log_det = [blocks[0]], 0.
     for i in range(1, self._num_blocks):
       inputs = blocks if inputs_known else done
-      value, log_det_i = transform(blocks[i], self._params(i, inputs))
+      value, log_det_i = transform(blocks[i],
+                                   self._params(i, inputs, context))
       done.append(value)
       log_det += log_det_i
     return self._split.merge(done), log_det
 
-  def _forward_and_log_det(self, x):
+  def _forward_and_log_det(self, x, context=None):
     return self._couple(self._split.split(x), self._transform.forward,
-                        inputs_known=True)
+                        inputs_known=True, context=context)
 
-  def _inverse_and_log_det(self, y):
+  def _inverse_and_log_det(self, y, context=None):
     return self._couple(self._split.split(y), self._transform.inverse,
-                        inputs_known=False)
+                        inputs_known=False, context=context)
 
 
 def _glow_nets(hidden_width, dtype):
