@@ -170,3 +170,56 @@ def test_clipping_is_a_setting_only_when_on():
       ['--data', 'unused', *extra])[1]
   assert 'clip_norm' not in quality.settings(parse())
   assert quality.settings(parse('--clip-norm', '1'))['clip_norm'] == 1.
+
+
+@pytest.mark.slow
+def test_vae_benchmark_trains_resumes_and_reports(tmp_path):
+  from benchmarks import vae
+  rng = np.random.default_rng(0)
+  (tmp_path / 'data').mkdir()
+  np.savez(tmp_path / 'data' / 'mnist.npz',
+           x_train=rng.integers(0, 256, (64, 28, 28), 'uint8'),
+           x_test=rng.integers(0, 256, (20, 28, 28), 'uint8'))
+  out = tmp_path / 'vae.md'
+  argv = ['--data', str(tmp_path / 'data'), '--steps', '4', '--eval-every',
+          '2', '--batch', '8', '--hidden', '16', '--latents', '4',
+          '--context', '3', '--flows', '2', '--conf-layers', '2',
+          '--conf-width', '8', '--iaf-width', '8', '--elbo-samples', '2',
+          '--iw-samples', '20', '--iw-chunk', '10', '--iw-images', '20',
+          '--curve-images', '10', '--runs', str(tmp_path / 'runs'),
+          '--out', str(out)]
+  vae.main(argv)
+  results = sorted(os.listdir(tmp_path / 'runs'))
+  assert [r for r in results if r.endswith('.json')] == [
+      f'{p}_seed{s}.json' for p in ('conf', 'gaussian', 'iaf')
+      for s in (0, 1)]
+  with open(tmp_path / 'runs' / 'conf_seed0.json') as f:
+    run = json.load(f)
+  assert run['curve']['steps'] == [2, 4] and run['flow_parameters'] > 0
+  assert np.isfinite(run['test_nll']) and run['iw_images'] == 20
+  assert '| conf |' in out.read_text()
+  stamps = {r: os.path.getmtime(tmp_path / 'runs' / r) for r in results
+            if r.endswith('.json')}
+  vae.main(argv)  # all saved: nothing retrains
+  assert stamps == {r: os.path.getmtime(tmp_path / 'runs' / r)
+                    for r in stamps}
+
+
+def test_importance_weighted_nll_is_minus_log_mean_weight():
+  import argparse
+  import tensorflow as tf
+  from benchmarks import vae
+
+  class Weights:
+    """log w_s = log(s + 1) for the s-th sample of each chunk, per image."""
+
+    def log_weights(self, x, samples, seed):
+      del seed
+      return tf.math.log(tf.range(1., samples + 1.))[:, None] + 0. * x[:, 0]
+
+  args = argparse.Namespace(iw_samples=40, iw_chunk=20)
+  result = vae.importance_weighted_nll(Weights(), np.zeros((3, 784),
+                                                           np.float32), args, 0)
+  expected = -np.log(np.mean(np.concatenate([np.arange(1, 21)] * 2)))
+  np.testing.assert_allclose(result['test_nll'], expected, rtol=1e-6)
+  assert result['test_nll_se'] == 0. and result['iw_images'] == 3
