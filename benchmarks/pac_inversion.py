@@ -11,10 +11,11 @@ For held-out MNIST images and a PAC flow trained with the training CLI:
   - the time to sample a batch against `log_prob` of a batch of the same
     size, both traced, at `--threads` threads.
 
-  python -m training train --preset pac_mnist --dataset ../shared/data/mnist.npz --out runs/pac_mnist
-  python -m benchmarks.pac_inversion --run runs/pac_mnist --data ../shared/data
+  python -m training train --preset pac_demo --dataset ../shared/data/mnist.npz --steps 1500 --threads 1 --out benchmarks/results/pac_mnist_small
+  python -m benchmarks.pac_inversion --run benchmarks/results/pac_mnist_small --data ../shared/data
 """
 
+import json
 import os
 
 import numpy as np
@@ -81,8 +82,10 @@ def main(argv=None):
   parser.add_argument('--data', default='../shared/data',
                       help='folder with mnist.npz')
   args, command = common.parse(parser, argv)
-  from training import artifacts
+  from training import artifacts, callbacks
   pixels = _held_out(args)
+  config = artifacts.read_config(args.run)
+  history = callbacks.read_history(os.path.join(args.run, 'history.csv'))
   rows, all_records = [], {}
   for solver in SOLVERS:
     model, _ = artifacts.load_model(args.run, solver=solver)
@@ -112,9 +115,11 @@ def main(argv=None):
        f'log_prob s (batch {args.batch})', f'sample s (batch {args.batch})',
        'sample / log_prob'],
       rows,
-      notes=[f'Model: `{args.run}`. Each PAC layer is two triangular solves '
-             '(L, then U). Errors: max |x - decode(encode(x))| in float32 '
-             'over the bin-centre dequantized held-out images.', '',
+      notes=[f'Model: `{args.run}`, trained {history["step"][-1]:.0f} steps '
+             f'(held-out {history["val_bpd"][-1]:.4f} bits/dim) with '
+             f'`{json.dumps(config)}`. Each PAC layer is two triangular '
+             'solves (L, then U). Errors: max |x - decode(encode(x))| in '
+             'float32 over the bin-centre dequantized held-out images.', '',
              f'![Jacobi convergence]({os.path.basename(png)})'] + per_layer)
   print(open(args.out).read())
 
