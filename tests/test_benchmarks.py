@@ -186,8 +186,8 @@ def test_vae_benchmark_trains_resumes_and_reports(tmp_path):
           '--context', '3', '--flows', '2', '--conf-layers', '2',
           '--conf-width', '8', '--iaf-width', '8', '--elbo-samples', '2',
           '--iw-samples', '20', '--iw-chunk', '10', '--iw-images', '20',
-          '--curve-images', '10', '--runs', str(tmp_path / 'runs'),
-          '--out', str(out)]
+          '--curve-images', '10', '--threads', '0',
+          '--runs', str(tmp_path / 'runs'), '--out', str(out)]
   vae.main(argv)
   results = sorted(os.listdir(tmp_path / 'runs'))
   assert [r for r in results if r.endswith('.json')] == [

@@ -64,6 +64,7 @@ def architecture_change(saved, config):
   """A one-line description of how `config` differs from a run's saved
   configuration in what its weights depend on, or None."""
   saved = dict(presets.model_options(saved), **saved)
+  config = dict(presets.model_options(config), **config)
   changes = [f'{k}={saved.get(k)!r} -> {config.get(k)!r}'
              for k in ARCHITECTURE_KEYS if saved.get(k) != config.get(k)]
   return ', '.join(changes) or None
