@@ -79,6 +79,11 @@ class LogisticMixtureLogit(tfb.Bijector):
         - self._log_scales, -1)
     return log_cdf, log_sf, log_pdf
 
+  def forward_and_log_det(self, x):
+    """(z, elementwise log-det) from one evaluation of the mixture."""
+    log_cdf, log_sf, log_pdf = self._log_cdf_sf_pdf(x)
+    return log_cdf - log_sf, log_pdf - log_cdf - log_sf
+
   def _forward(self, x):
     log_cdf, log_sf, _ = self._log_cdf_sf_pdf(x)
     return log_cdf - log_sf

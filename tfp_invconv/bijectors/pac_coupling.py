@@ -35,10 +35,10 @@ import tensorflow_probability as tfp
 
 from tfp_invconv import nets
 from tfp_invconv.bijectors import base
-from tfp_invconv.bijectors import slog
 from tfp_invconv.bijectors.coupling import Coupling
 from tfp_invconv.bijectors.logistic_mixture import LogisticMixtureLogit
 from tfp_invconv.bijectors.pac_conv import PixelAdaptiveConv
+from tfp_invconv.bijectors.slog import SLog
 
 tfb = tfp.bijectors
 
@@ -81,7 +81,7 @@ class PACTransform:
                 dtype)))
       self._log_diagonal.append(
           base.assign_weight(layer, f'log_diagonal{j}', [channels]))
-    self._slog = _SLogStage(channels, dtype, f'{name}_slog')
+    self._slog = SLog(channels, dtype=dtype, name=f'{name}_slog')
     self.keras_layers = [layer] + self._slog.keras_layers
     self._offsets = tf.constant(
         np.linspace(-1., 1., components) if components > 1 else [0.], dtype)
@@ -139,8 +139,8 @@ class PACTransform:
   def forward(self, x, params):
     log_det = 0.
     for stage in self.stages(params):
-      log_det += stage.forward_log_det_jacobian(x, event_ndims=3)
-      x = stage.forward(x)
+      x, stage_log_det = _forward_and_log_det(stage, x)
+      log_det += stage_log_det
     return x, log_det
 
   def inverse(self, y, params):
@@ -151,26 +151,13 @@ class PACTransform:
     return y, log_det
 
 
-class _SLogStage(tfb.Bijector):
-  """The package's S-Log gate with a learned slope per channel, as a stage
-  of a transformer (reads its weight at call time)."""
-
-  def __init__(self, channels, dtype, name):
-    layer = base.parameter_layer(name, dtype)
-    self._raw_alpha = base.assign_weight(
-        layer, 'raw_alpha', [channels],
-        value=tf.fill([channels], slog.raw_alpha(slog.INITIAL_ALPHA)))
-    self.keras_layers = [layer]
-    super().__init__(forward_min_event_ndims=0, dtype=dtype, name=name)
-
-  def _forward(self, x):
-    return slog.slog(x, slog.alpha_of(self._raw_alpha))
-
-  def _inverse(self, y):
-    return slog.slog_inverse(y, slog.alpha_of(self._raw_alpha))
-
-  def _forward_log_det_jacobian(self, x):
-    return slog.slog_log_derivative(x, slog.alpha_of(self._raw_alpha))
+def _forward_and_log_det(stage, x):
+  """(y, log-det per example), from one evaluation where the stage offers
+  it (the mixture's log-CDF terms serve both)."""
+  if isinstance(stage, LogisticMixtureLogit):
+    y, log_det = stage.forward_and_log_det(x)
+    return y, base.sum_per_example(log_det)
+  return stage.forward(x), stage.forward_log_det_jacobian(x, event_ndims=3)
 
 
 class PACCoupling(Coupling):
