@@ -28,7 +28,6 @@ run by `main(argv, suite=module name)` (see benchmarks/pac.py).
 """
 
 import concurrent.futures
-import functools
 import importlib
 import json
 import math
@@ -79,25 +78,20 @@ def _suite(args):
   return importlib.import_module(args.suite)
 
 
-@functools.lru_cache(maxsize=None)
-def _count_params(args_key, image_shape, model, levels, knob):
-  args = argparse_namespace(args_key)
-  flow = _suite(args).make_flow(image_shape, model, levels, args, knob)
-  return int(sum(v.shape.num_elements() for v in flow.trainable_variables))
+_PARAMETER_COUNTS = {}
 
 
 def count_params(args, image_shape, model, levels, knob):
-  return _count_params(_hashable(args), image_shape, model, levels, knob)
-
-
-def _hashable(args):
-  return tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
-                      for k, v in vars(args).items()))
-
-
-def argparse_namespace(key):
-  import argparse
-  return argparse.Namespace(**dict(key))
+  """Parameters of the suite's flow (cached: the width bisection asks for
+  the same counts again)."""
+  suite = _suite(args)
+  key = (args.suite, image_shape, model, levels, knob,
+         tuple(getattr(args, k) for k in suite.MODEL_SETTINGS))
+  if key not in _PARAMETER_COUNTS:
+    flow = suite.make_flow(image_shape, model, levels, args, knob)
+    _PARAMETER_COUNTS[key] = int(sum(v.shape.num_elements()
+                                     for v in flow.trainable_variables))
+  return _PARAMETER_COUNTS[key]
 
 
 def matched_knob(args, image_shape, model, levels, target):
