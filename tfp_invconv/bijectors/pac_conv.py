@@ -187,10 +187,7 @@ class PixelAdaptiveConv(tfb.Bijector):
 
   def _apply(self, x, kernel, filters):
     """sum_{uv,i} Psi(x) k W, with per-row filters [H, T, C, C]."""
-    if self._order == 'raster':
-      v = tf.einsum('bhwti,tio->bhwto', patches(x, self._k), filters[0])
-    else:
-      v = tf.einsum('bhwti,htio->bhwto', patches(x, self._k), filters)
+    v = tf.einsum('bhwti,htio->bhwto', patches(x, self._k), filters)
     return tf.reduce_sum(kernel * v, axis=3)
 
   def _forward(self, x):
