@@ -115,6 +115,20 @@ def test_logistic_mixture_logit_round_trip_and_log_det(dtype, tolerance):
       np.log(derivative), atol=10 * tolerance)
 
 
+def test_mixture_inverse_crosses_a_steep_component_in_few_iterations():
+  """A trained flow's mixture where plain safeguarded Newton jumps back and
+  forth across the steep component's S-shape for ~40 iterations."""
+  params = [[0.3750926, -0.60638094, -2.0735984, 0.50573605],
+            [-1.8111796, -0.3624818, 0.46926838, 3.1324873],
+            [-0.00523636, -2.955681, 0.79564476, 1.0129592]]
+  z = np.array([0.23700333, -3., 0., 8.], np.float32)
+  mixture = tfib.LogisticMixtureLogit(
+      *[np.tile(np.float32(p), [4, 1]) for p in params], max_iterations=15)
+  x = mixture.inverse(helpers.fresh(z))
+  np.testing.assert_allclose(mixture.forward(helpers.fresh(x)), z,
+                             atol=2e-6)
+
+
 def test_logistic_mixture_cdf_is_the_mixture_cdf():
   logits, locs, log_scales = np.log([0.2, 0.8]), [-1., 2.], np.log([0.5, 2.])
   cdf = tfib.logistic_mixture_cdf(logits, locs, log_scales)

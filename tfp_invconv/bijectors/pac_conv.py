@@ -251,24 +251,40 @@ class PixelAdaptiveConv(tfb.Bijector):
     """Each row's own operator, [B, H, W*C, W*C], in the solve layout:
     channels reversed and, in the odd rows of s-curve order, columns
     reversed, so that it is lower triangular for U and upper for L
-    (acting as x_row @ R)."""
-    k, r, c = self._k, self._k // 2, self._channels
+    (acting as x_row @ R). One gather places every row tap's coefficient
+    k W (and L's unit diagonal) in its band."""
+    k, r = self._k, self._k // 2
     filters = self._filters_by_row(triangle, height)[:, r * k:(r + 1) * k]
     row_kernel = kernel[:, :, :, r * k:(r + 1) * k]
-    # shift[p, w, v] = 1 where input column p = w + v - r.
-    offsets = tf.range(width)[:, None] - tf.range(width)[None, :] + r
-    shift = tf.one_hot(offsets, k, dtype=self.dtype)
-    matrix = tf.einsum('pwv,bhwvo,hvio->bhpiwo', shift, row_kernel, filters)
-    matrix = tf.reverse(matrix, axis=[3, 5])
+    taps = tf.einsum('bhwvo,hvio->bhwvio', row_kernel, filters)
+    batch = tf.shape(taps)[0]
+    zero_and_one = tf.tile(tf.constant([[0., 1.]], self.dtype), [batch, 1])
+    values = tf.concat([tf.reshape(taps, [batch, -1]), zero_and_one], axis=1)
+    index = self._row_system_index(triangle, width, height)
+    c = self._channels
+    return tf.reshape(tf.gather(values, index, axis=1),
+                      [batch, height, width * c, width * c])
+
+  def _row_system_index(self, triangle, width, height):
+    """Where each entry of `_row_systems` comes from in the flattened taps
+    [H, W (output column), K (tap), C (in), C (out)], followed by a 0 and
+    a 1 (L's diagonal)."""
+    k, r, c = self._k, self._k // 2, self._channels
+    h, p, i, w, o = tf.meshgrid(tf.range(height), tf.range(width),
+                                tf.range(c), tf.range(width), tf.range(c),
+                                indexing='ij')
+    i, o = c - 1 - i, c - 1 - o
     if self._order == 's-curve':
-      flipped = tf.reverse(matrix, axis=[2, 4])
-      odd = tf.reshape(tf.range(height) % 2 == 1, [1, -1, 1, 1, 1, 1])
-      matrix = tf.where(odd, flipped, matrix)
+      odd = h % 2 == 1
+      p = tf.where(odd, width - 1 - p, p)
+      w = tf.where(odd, width - 1 - w, w)
+    tap = p - w + r
+    flat = (((h * width + w) * k + tap) * c + i) * c + o
+    zero = height * width * k * c * c
+    index = tf.where((tap >= 0) & (tap < k), flat, zero)
     if triangle == 'lower':
-      matrix += tf.reshape(tf.eye(width * c, dtype=self.dtype),
-                           [1, 1, width, c, width, c])
-    shape = tf.shape(matrix)
-    return tf.reshape(matrix, [shape[0], shape[1], width * c, width * c])
+      index = tf.where((p == w) & (i == o), zero + 1, index)
+    return tf.reshape(index, [-1])
 
   def _solve_rows(self, b, kernel, triangle):
     """Solves A x = b one image row per step (U bottom up, L top down)."""
