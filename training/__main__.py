@@ -3,6 +3,7 @@
   python -m training train --preset demo --dataset digits --steps 300 --out runs/demo
   python -m training evaluate --run runs/demo
   python -m training sample --run runs/demo --temperatures 0.5 0.7 1.0
+  python -m training sample --pretrained mnist --temperatures 0.7 1.0
   python -m training interpolate --run runs/demo --pairs 0 1 2 3
   python -m training manipulate --run runs/celeba --attribute Smiling
 """
@@ -119,9 +120,30 @@ def _train(args):
         f'curve:   {os.path.join(out, "bpd.png")}')
 
 
+def _load(args):
+  """(model, config) of --run or --pretrained."""
+  from training import artifacts, pretrained
+  if args.pretrained is None:
+    return artifacts.load_model(args.run)
+  try:
+    model, config = pretrained.load(args.pretrained)
+  except ValueError as error:
+    raise UsageError(error) from None
+  step, bpd = pretrained.held_out_bits_per_dim(args.pretrained)
+  print(f'pretrained {args.pretrained}: {bpd:.4f} held-out bits/dim after '
+        f'{step} training steps')
+  return model, config
+
+
+def _output(args, default_name):
+  """--output, or `default_name` in the run folder (the current folder for
+  a pretrained model)."""
+  return args.output or os.path.join(args.run or '.', default_name)
+
+
 def _evaluate(args):
-  from training import artifacts, data
-  model, config = artifacts.load_model(args.run)
+  from training import data
+  model, config = _load(args)
   test = data.load(args.dataset or config['dataset'], 'test', args.data_dir)
   bpd = data.mean_bits_per_dim(model, test, progress=True)
   print(f'test bits/dim: {bpd:.4f} ({test.size} images)')
@@ -131,13 +153,15 @@ def _evaluate(args):
 def _sample(args):
   import numpy as np
   from training import artifacts
-  model, config = artifacts.load_model(args.run)
+  model, config = _load(args)
   grids = []
   for t in args.temperatures:
     print(f'sampling {args.num} images at T = {t}', flush=True)
     grids.append(
         model.to_pixels(model.sample(args.num, t, seed=args.seed)).numpy())
-  path = args.output or os.path.join(args.run, 'samples_by_temperature.png')
+  name = ('samples_by_temperature.png' if args.pretrained is None
+          else f'samples_{args.pretrained}.png')
+  path = _output(args, name)
   artifacts.save_grid(path, np.concatenate(grids), config['num_levels'],
                       rows=len(args.temperatures), title='samples',
                       row_labels=[f'T = {t}' for t in args.temperatures])
@@ -148,7 +172,7 @@ def _interpolate(args):
   import numpy as np
   from tfp_invconv import latent
   from training import artifacts, data
-  model, config = artifacts.load_model(args.run)
+  model, config = _load(args)
   test = data.load(args.dataset or config['dataset'], 'test', args.data_dir)
   if len(args.pairs) % 2:
     raise UsageError(f'--pairs takes pairs of indices, got {len(args.pairs)} '
@@ -159,7 +183,7 @@ def _interpolate(args):
                      'test images of the run\'s dataset')
   rows = [latent.interpolate(model, images[a], images[b], args.num).numpy()
           for a, b in zip(args.pairs[::2], args.pairs[1::2])]
-  path = args.output or os.path.join(args.run, 'interpolation.png')
+  path = _output(args, 'interpolation.png')
   artifacts.save_grid(path, np.concatenate(rows), config['num_levels'],
                       rows=len(rows), title='latent interpolation',
                       row_labels=[f'{a} -> {b}' for a, b in
@@ -217,6 +241,15 @@ def _positive_int(text):
   if value < 1:
     raise argparse.ArgumentTypeError(f'must be a positive integer, got {value}')
   return value
+
+
+def _add_model_source(command):
+  from training.pretrained import RUNS
+  source = command.add_mutually_exclusive_group(required=True)
+  source.add_argument('--run', help='training output folder')
+  source.add_argument('--pretrained', choices=sorted(RUNS),
+                      help='a model shipped with the repository '
+                           '(training/pretrained.py)')
 
 
 def parser():
@@ -289,7 +322,7 @@ def parser():
   train.set_defaults(handler=_train)
 
   evaluate = sub.add_parser('evaluate', help='test bits/dim of a run')
-  evaluate.add_argument('--run', required=True, help='training output folder')
+  _add_model_source(evaluate)
   evaluate.add_argument('--dataset', default=None,
                         help="another test set (default: the run's)")
   evaluate.add_argument('--data-dir', default=None,
@@ -297,20 +330,20 @@ def parser():
   evaluate.set_defaults(handler=_evaluate)
 
   sample = sub.add_parser('sample', help='sample grid PNG per temperature')
-  sample.add_argument('--run', required=True, help='training output folder')
+  _add_model_source(sample)
   sample.add_argument('--num', type=_positive_int, default=16,
                       help='images per temperature')
   sample.add_argument('--temperatures', type=float, nargs='+',
                       default=[0.5, 0.7, 1.0])
   sample.add_argument('--seed', type=int, default=0, help='latent seed')
   sample.add_argument('--output', default=None,
-                      help='PNG path (default: RUN/samples_by_temperature.png)')
+                      help='PNG path (default: RUN/samples_by_temperature.png, '
+                           'or samples_NAME.png here for --pretrained NAME)')
   sample.set_defaults(handler=_sample)
 
   interpolate = sub.add_parser('interpolate',
                                help='latent interpolation between test images')
-  interpolate.add_argument('--run', required=True,
-                           help='training output folder')
+  _add_model_source(interpolate)
   interpolate.add_argument('--pairs', type=int, nargs='+', default=[0, 1],
                            help='test-set indices a1 b1 [a2 b2 ...]')
   interpolate.add_argument('--num', type=_positive_int, default=8,

@@ -1,0 +1,49 @@
+"""Pretrained models shipped in this repository, by name.
+
+Each is the output folder of a training run (config.json and
+model.weights.h5, as `training.artifacts` describes), kept with the
+benchmark that trained it and reports its curve:
+
+  mnist   benchmarks/results/long_runs/mnist    (benchmarks/results/long_runs.md)
+
+```python
+from training import pretrained
+model, config = pretrained.load('mnist')
+images = model.to_pixels(model.sample(16, temperature=0.7))
+```
+
+  python -m training sample --pretrained mnist --temperatures 0.7 1.0
+  python -m training evaluate --pretrained mnist --dataset ../shared/data/mnist.npz
+"""
+
+import os
+
+from training import artifacts, callbacks
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNS = {'mnist': os.path.join('benchmarks', 'results', 'long_runs', 'mnist')}
+
+
+def run_folder(name):
+  """The training output folder of pretrained model `name`."""
+  if name not in RUNS:
+    raise ValueError(f'no pretrained model {name!r}; there are: '
+                     f'{", ".join(sorted(RUNS))}')
+  folder = os.path.join(_ROOT, RUNS[name])
+  if not os.path.exists(os.path.join(folder, artifacts.WEIGHTS)):
+    raise FileNotFoundError(f'the weights of pretrained model {name!r} are '
+                            f'missing from {folder}')
+  return folder
+
+
+def load(name, **flow_options):
+  """(FlowModel, config) of pretrained model `name` (`flow_options` as for
+  `artifacts.build_model`)."""
+  return artifacts.load_model(run_folder(name), **flow_options)
+
+
+def held_out_bits_per_dim(name):
+  """(step, held-out bits/dim) of the last evaluation its run recorded."""
+  history = callbacks.read_history(
+      os.path.join(run_folder(name), 'history.csv'))
+  return int(history['step'][-1]), float(history['val_bpd'][-1])
