@@ -179,17 +179,31 @@ def test_image_folder_holds_out_a_seeded_test_split(tmp_path):
   assert values(data.load(folder, 'test')) == values(test)  # fixed seed
 
 
+def _ignore_sigint():
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# Ctrl-C; SIGINT to a job a shell started with `&` (which ignores SIGINT
+# unless the program handles it); SIGTERM (kill, a scheduler's preemption).
+STOPS = {'ctrl-c': (signal.SIGINT, None),
+         'sigint-in-background': (signal.SIGINT, _ignore_sigint),
+         'sigterm': (signal.SIGTERM, None)}
+
+
 @pytest.mark.slow
-def test_ctrl_c_saves_and_says_how_to_resume(tmp_path):
+@pytest.mark.parametrize('stop', sorted(STOPS))
+def test_interrupt_saves_and_says_how_to_resume(tmp_path, stop):
   out = str(tmp_path / 'run')
   command = [sys.executable, '-m', 'training', 'train', '--steps', '600',
              '--log-every', '1', *TINY, '--out', out]
+  sent, preexec = STOPS[stop]
   run = subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True,
+                         preexec_fn=preexec)
   for line in run.stdout:  # wait until training is under way
     if line.startswith('step 3/'):
       break
-  run.send_signal(signal.SIGINT)
+  run.send_signal(sent)
   _, err = run.communicate(timeout=300)
   assert run.returncode == 130
   assert 'Traceback' not in err

@@ -11,6 +11,7 @@
 import argparse
 import math
 import os
+import signal
 import sys
 
 from training import quiet
@@ -36,10 +37,19 @@ def _config(args, train_data):
   return config
 
 
+def _stop_on_signals():
+  """SIGINT and SIGTERM stop training as Ctrl-C does, saving the state. (A
+  job that a shell starts with `&` inherits SIGINT ignored, and Python
+  leaves it so unless told.)"""
+  for stop in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(stop, signal.default_int_handler)
+
+
 def _train(args):
   import keras
   from training import artifacts, callbacks, data, distribute
 
+  _stop_on_signals()
   strategy = distribute.make_strategy(args.strategy, args.cpu_replicas)
   out = distribute.worker_output_dir(strategy, args.out)
   keras.utils.set_random_seed(args.seed)
