@@ -214,7 +214,7 @@ def test_interrupt_saves_and_says_how_to_resume(tmp_path, stop):
 
 
 @pytest.mark.slow
-def test_28_by_28_images_train_with_3_levels_padded(tmp_path):
+def test_28_by_28_images_train_with_3_levels_padded_and_xla(tmp_path):
   rng = np.random.default_rng(0)
   path = str(tmp_path / 'mnist_like.npz')
   np.savez(path, x_train=rng.integers(0, 256, (64, 28, 28), np.uint8),
@@ -222,9 +222,9 @@ def test_28_by_28_images_train_with_3_levels_padded(tmp_path):
   out = str(tmp_path / 'run')
   printed = _run('training', 'train', '--dataset', path, '--preset', 'demo',
                  '--levels', '3', '--depth', '1', '--hidden-width', '8',
-                 '--batch-size', '32', '--steps', '2', '--out', out)
+                 '--batch-size', '32', '--steps', '2', '--jit', '--out', out)
   assert 'padding the 28 x 28 images to 32 x 32, which' in printed
-  assert '(16 images)' in _run('training', 'evaluate', '--run', out)
+  assert '(16 images)' in _run('training', 'evaluate', '--run', out, '--jit')
   printed = _run('export', '--checkpoint', out, '--out', str(tmp_path / 'sm'))
   assert '"decode": "ok (exact uint8 round trip)"' in printed
 
@@ -248,7 +248,7 @@ def test_pac_flow_trains_samples_and_exports(tmp_path):
 def test_pretrained_mnist_samples_in_one_command(tmp_path):
   png = str(tmp_path / 'grid.png')
   out = _run('training', 'sample', '--pretrained', 'mnist', '--num', '2',
-             '--temperatures', '0.7', '1.0', '--output', png)
+             '--temperatures', '0.7', '1.0', '--jit', '--output', png)
   assert 'held-out bits/dim' in out
   assert os.path.getsize(png) > 0
 

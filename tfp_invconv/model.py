@@ -266,15 +266,19 @@ class FlowModel(keras.Model):
     return self._in_graph('decode', self.flow.forward)(z)
 
   def _in_graph(self, name, fn):
-    """`fn` as a cached tf.function when called eagerly; as it is inside an
-    outer graph (fit, a SavedModel signature), which traces it anyway."""
+    """`fn` as a cached tf.function when called eagerly, compiled with XLA
+    when `jit_compile` is set (`model.jit_compile = True`, or `compile(...,
+    jit_compile=True)`); as it is inside an outer graph (fit, a SavedModel
+    signature), which traces it anyway."""
     if not tf.executing_eagerly():
       return fn
     # Kept out of Keras' attribute tracking, which would export them.
     graphs = self.__dict__.setdefault('_graphs', {})
-    if name not in graphs:
-      graphs[name] = tf.function(fn, reduce_retracing=True)
-    return graphs[name]
+    key = (name, bool(self.jit_compile))
+    if key not in graphs:
+      graphs[key] = tf.function(fn, reduce_retracing=True,
+                                jit_compile=key[1])
+    return graphs[key]
 
   def sample(self, n, temperature=1.0, seed=None):
     """n continuous images from the model at the given temperature."""

@@ -71,7 +71,8 @@ def _train(args):
     optimizer_cls = {'adamax': keras.optimizers.Adamax,
                      'adam': keras.optimizers.Adam}[args.optimizer]
     model.compile(optimizer=optimizer_cls(learning_rate=schedule,
-                                          clipnorm=args.clip_norm))
+                                          clipnorm=args.clip_norm),
+                  jit_compile=args.jit)
     average = callbacks.WeightAverage(model) if args.ema else None
   if model.pixel_shape != model.image_shape:
     print(f'padding the {_size(model.pixel_shape)} images to '
@@ -131,17 +132,16 @@ def _train(args):
 
 
 def _load(args):
-  """(model, config) of --run or --pretrained."""
+  """(model, config) of --run or --pretrained, XLA compiled with --jit."""
   from training import artifacts, pretrained
   if args.pretrained is None:
-    return artifacts.load_model(args.run)
-  try:
+    model, config = artifacts.load_model(args.run)
+  else:
     model, config = pretrained.load(args.pretrained)
-  except ValueError as error:
-    raise UsageError(error) from None
-  step, bpd = pretrained.held_out_bits_per_dim(args.pretrained)
-  print(f'pretrained {args.pretrained}: {bpd:.4f} held-out bits/dim after '
-        f'{step} training steps')
+    step, bpd = pretrained.held_out_bits_per_dim(args.pretrained)
+    print(f'pretrained {args.pretrained}: {bpd:.4f} held-out bits/dim after '
+          f'{step} training steps')
+  model.jit_compile = args.jit
   return model, config
 
 
@@ -253,6 +253,9 @@ def _positive_int(text):
   return value
 
 
+_JIT_HELP = 'compile with XLA (jit_compile=True), the path GPUs and TPUs take'
+
+
 def _add_model_source(command):
   from training.pretrained import RUNS
   source = command.add_mutually_exclusive_group(required=True)
@@ -260,6 +263,7 @@ def _add_model_source(command):
   source.add_argument('--pretrained', choices=sorted(RUNS),
                       help='a model shipped with the repository '
                            '(training/pretrained.py)')
+  command.add_argument('--jit', action='store_true', help=_JIT_HELP)
 
 
 def parser():
@@ -319,6 +323,8 @@ def parser():
                           'into this many replicas')
   train.add_argument('--threads', type=_positive_int, default=None,
                      help='TensorFlow threads per pool (default: all cores)')
+  train.add_argument('--jit', action='store_true',
+                     help=_JIT_HELP + ': the train step and the samples')
   train.add_argument('--checkpoint-every', type=int, default=None,
                      help='also checkpoint every N steps (always per epoch)')
   for key, choices in (('model', MODELS), ('conv', CONVS),

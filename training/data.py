@@ -232,9 +232,11 @@ def batches(data, batch_size, shuffle=True, flip=False, seed=None,
 
 
 def mean_bits_per_dim(model, data, batch_size=256, progress=False):
-  """Average bits/dim of `model` over every image of `data`, in order; with
-  `progress`, a line per tenth of the data."""
-  bits_per_dim = tf.function(model.bits_per_dim)
+  """Average bits/dim of `model` over every image of `data`, in order (XLA
+  compiled when `model.jit_compile`); with `progress`, a line per tenth of
+  the data."""
+  bits_per_dim = tf.function(model.bits_per_dim,
+                             jit_compile=bool(model.jit_compile))
   values, done, reported = [], 0, 0
   for batch in batches(data, batch_size, shuffle=False):
     values.append(bits_per_dim(batch).numpy())
