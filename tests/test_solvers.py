@@ -139,3 +139,48 @@ def test_inverse_with_unknown_batch_and_image_size(make):
     x = np.random.default_rng(0).normal(size=shape)
     y = layer.forward(helpers.fresh(x))
     np.testing.assert_allclose(inverse(helpers.fresh(y)), x, atol=1e-9)
+
+
+# Control-flow plumbing, and arithmetic on the int32 step index.
+_PLUMBING = {'Identity', 'Const', 'NoOp', '_Arg', '_Retval', 'Placeholder'}
+
+
+def _while_body_tensor_ops(solve, y_spec, kernel, centre_inverse):
+  graph = tf.function(lambda y: solve(y, kernel, centre_inverse)
+                      ).get_concrete_function(y_spec).graph
+  bodies = [f for f in graph.as_graph_def().library.function
+            if 'while_body' in f.signature.name]
+  assert len(bodies) == 1
+  return sorted(n.op for n in bodies[0].node_def
+                if n.op not in _PLUMBING
+                and n.attr['T'].type != tf.int32.as_datatype_enum)
+
+
+@pytest.mark.parametrize('solve, expected', [
+    (solvers.row_solve,
+     ['AddV2', 'MatMul', 'TensorListGetItem', 'TensorListSetItem']),
+    (solvers.wavefront_solve,
+     ['AddV2', 'Conv2D', 'Mul', 'TensorListGetItem', 'TensorListGetItem',
+      'TensorListSetItem'])])
+def test_sequential_step_op_counts(solve, expected):
+  """The ops a GPU launches per sequential step (its latency): the row
+  solver's step is a read, a product, a sum and a write; the wavefront's
+  adds the mask of the skewed padding and its read."""
+  kernel, _, centre_inverse = _system((1, 6, 6, 3), 3, seed=0,
+                                      dtype=np.float32)
+  spec = tf.TensorSpec([None, None, None, 3], tf.float32)
+  assert _while_body_tensor_ops(solve, spec, kernel,
+                                centre_inverse) == expected
+
+
+@pytest.mark.parametrize('solve', [solvers.row_solve,
+                                   solvers.wavefront_solve,
+                                   solvers.block_jacobi_solve])
+def test_solvers_compile_with_xla_and_agree(solve):
+  kernel, x, centre_inverse = _system((2, 6, 5, 3), 3, seed=1,
+                                      dtype=np.float32)
+  y = solvers.conv_top_left(x, kernel)
+  run = lambda jit: tf.function(lambda y: solve(y, kernel, centre_inverse),
+                                jit_compile=jit)(y)
+  np.testing.assert_allclose(run(True), run(False), atol=1e-5)
+  np.testing.assert_allclose(run(True), x, atol=1e-4)

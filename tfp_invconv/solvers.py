@@ -106,8 +106,12 @@ def wavefront_solve(y, kernel, centre_inverse):
 
   C^-1 is folded into the taps and the right-hand side once per call
   (K~ = K C^-1, y~ = y C^-1), so each of the H + W - 1 sequential steps is
-  one small convolution over the last 2k - 2 solved columns, a subtraction
-  and the mask of the skewed image's pixels.
+  one small convolution of a state holding the last 2k - 2 solved columns
+  (which also shifts them: no window is concatenated), a sum with the
+  column of y~ and the mask of the skewed image's pixels: six tensor ops
+  with the two reads and the write. The mask is what keeps it from four:
+  the taps of a pixel by the image's edge read skewed positions that are
+  padding, which must stay zero.
 
   Args:
     y: [B, H, W, C] tensor.
@@ -123,30 +127,46 @@ def wavefront_solve(y, kernel, centre_inverse):
   if k == 1:
     return apply_channel_matrix(y, centre_inverse)
   window = 2 * k - 2
-  folded_kernel = _skewed_kernel(without_centre(kernel)) @ centre_inverse
-  valid = _valid_skewed_positions(height, width, y.dtype)
-  # Columns of the skewed, folded right-hand side and of the pixel mask, as
-  # [H + W - 1, B, H, 1, C] and [H + W - 1, 1, H, 1, 1].
-  y_columns = tf.transpose(skew(apply_channel_matrix(y, centre_inverse)),
-                           [2, 0, 1, 3])[:, :, :, None]
-  valid_columns = tf.transpose(valid)[:, None, :, None, None]
+  state_size = window * channels
+  # The state holds the last 2k - 2 solved columns side by side in its
+  # channels, [B, H, 1, (2k - 2) C]. One convolution shifts them one column
+  # left (its bottom tap row) and computes -K~ * window for the new column.
+  folded_kernel = tf.reshape(
+      _skewed_kernel(without_centre(kernel)) @ centre_inverse,
+      [k, 1, state_size, channels])
+  shift = tf.pad(tf.eye(state_size, dtype=y.dtype)[None, None, :, channels:],
+                 [[k - 1, 0], [0, 0], [0, 0], [0, 0]])
+  step_kernel = tf.concat([shift, -folded_kernel], axis=-1)
+  # Per column: the skewed, folded right-hand side in the last block, and
+  # the mask that keeps the skewed image's padding at zero.
   num_columns = height + width - 1
+  last_block = [[0, 0], [0, 0], [0, 0], [0, 0], [state_size - channels, 0]]
+  y_columns = tf.pad(tf.transpose(
+      skew(apply_channel_matrix(y, centre_inverse)),
+      [2, 0, 1, 3])[:, :, :, None], last_block)
+  valid = tf.transpose(_valid_skewed_positions(height, width, y.dtype))
+  masks = tf.pad(tf.tile(valid[:, None, :, None, None], [1, 1, 1, 1, channels]),
+                 last_block, constant_values=1.)
+  y_columns, masks = [
+      tf.TensorArray(y.dtype, size=num_columns,
+                     element_shape=[None, y.shape[1], 1, state_size]
+                     ).unstack(t) for t in (y_columns, masks)]
   above = [[0, 0], [k - 1, 0], [0, 0], [0, 0]]
 
-  def step(d, recent, solved):
-    off_centre = tf.nn.conv2d(tf.concat(recent, axis=2), folded_kernel, 1,
-                              above)
-    column = (y_columns[d] - off_centre) * valid_columns[d]
-    return d + 1, recent[1:] + (column,), solved.write(d, column)
+  def step(d, state, states):
+    state = (tf.nn.conv2d(state, step_kernel, 1, above) + y_columns.read(d)
+             ) * masks.read(d)
+    return d + 1, state, states.write(d, state)
 
   batch = tf.shape(y)[0]
-  zeros = tf.zeros([batch, height, 1, channels], y.dtype)
-  solved = tf.TensorArray(y.dtype, size=num_columns,
-                          element_shape=[None, y.shape[1], 1, channels])
-  _, _, solved = tf.while_loop(
+  states = tf.TensorArray(y.dtype, size=num_columns,
+                          element_shape=[None, y.shape[1], 1, state_size])
+  _, _, states = tf.while_loop(
       lambda d, *_: d < num_columns, step,
-      (tf.constant(0), (zeros,) * window, solved))
-  return unskew(tf.transpose(solved.stack()[:, :, :, 0], [1, 2, 0, 3]), width)
+      (tf.constant(0), tf.zeros([batch, height, 1, state_size], y.dtype),
+       states))
+  columns = states.stack()[:, :, :, 0, state_size - channels:]
+  return unskew(tf.transpose(columns, [1, 2, 0, 3]), width)
 
 
 def _row_operator(taps, width):
@@ -177,9 +197,10 @@ def row_solve(y, kernel, centre_inverse):
   earlier rows. T is block upper triangular with C on its diagonal blocks,
   so T = (I (x) C) T'' with T'' unit upper triangular: T^-1 = T''^-1 (I (x)
   C^-1) takes one triangular solve and C^-1. Folding it in once per call
-  (y~ = y T^-1, M = [R_0; ...; R_{k-2}] T^-1) leaves H sequential steps of
-  one matrix product and one subtraction each: x_i = y~_i - [x_{i-k+1},
-  ..., x_{i-1}] M.
+  (y~ = y T^-1, M = [R_0; ...; R_{k-2}] T^-1) leaves H sequential steps,
+  x_i = y~_i - [x_{i-k+1}, ..., x_{i-1}] M, each one matrix product and one
+  sum on a state of the last k - 1 rows (its matrix also shifts the rows, so
+  a step reads and writes no window: four tensor ops in all).
 
   Fastest where the loop's per-step latency dominates (CPU and GPU at
   CIFAR/ImageNet level shapes); its dense row operators grow as (W*C)^2,
@@ -213,21 +234,30 @@ def row_solve(y, kernel, centre_inverse):
       [row_size, row_size])
   above = tf.concat([_row_operator(kernel[a], width) for a in range(k - 1)],
                     axis=0) @ row_inverse
-  # Rows of the folded right-hand side, [H, B, W*C].
-  y_rows = tf.transpose(tf.reshape(y, [batch, height, row_size]),
-                        [1, 0, 2]) @ row_inverse
+  # The state s_i = [x_{i-k+2}, ..., x_i] ([B, (k-1) W C]) follows
+  # s_i = s_{i-1} A + [0, ..., 0, y~_i]: A shifts the rows one block left
+  # and appends -[x_{i-k+1}, ..., x_{i-1}] M. One product and one sum a
+  # step, no concatenation.
+  state_size = (k - 1) * row_size
+  step_matrix = tf.concat([tf.eye(state_size, dtype=y.dtype)[:, row_size:],
+                           -above], axis=1)
+  # Rows of the folded right-hand side in the state's last block.
+  y_rows = tf.pad(tf.transpose(tf.reshape(y, [batch, height, row_size]),
+                               [1, 0, 2]) @ row_inverse,
+                  [[0, 0], [0, 0], [state_size - row_size, 0]])
+  y_rows = tf.TensorArray(y.dtype, size=height,
+                          element_shape=[None, None]).unstack(y_rows)
 
-  def step(i, recent, solved):
-    row = y_rows[i] - tf.concat(recent, axis=-1) @ above
-    return i + 1, recent[1:] + (row,), solved.write(i, row)
+  def step(i, state, states):
+    state = state @ step_matrix + y_rows.read(i)
+    return i + 1, state, states.write(i, state)
 
-  zeros = tf.zeros([batch, row_size], y.dtype)
-  solved = tf.TensorArray(y.dtype, size=height,
-                          element_shape=[None, None])
-  _, _, solved = tf.while_loop(
+  states = tf.TensorArray(y.dtype, size=height, element_shape=[None, None])
+  _, _, states = tf.while_loop(
       lambda i, *_: i < height, step,
-      (tf.constant(0), (zeros,) * (k - 1), solved))
-  x = tf.reshape(tf.transpose(solved.stack(), [1, 0, 2]),
+      (tf.constant(0), tf.zeros([batch, state_size], y.dtype), states))
+  rows = states.stack()[:, :, state_size - row_size:]
+  x = tf.reshape(tf.transpose(rows, [1, 0, 2]),
                  [batch, height, width, channels])
   return tf.ensure_shape(x, y.shape)
 
