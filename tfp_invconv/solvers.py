@@ -13,13 +13,14 @@ solvers that work on whole tensors, not pixel by pixel:
 * `row_solve` (the layers' default): one image row per step, H steps. Each
   row's own (block upper triangular) operator is inverted once per call
   with one triangular solve and C^-1, so a step is one matrix product and
-  one subtraction. The row operators are dense (W*C)^2 matrices.
+  one sum (four tensor ops with its read and write). The row operators are
+  dense (W*C)^2 matrices.
 * `wavefront_solve`: the pixels of one anti-diagonal i + j = d depend only on
   anti-diagonals < d. Skewing the image (row i shifted right by i, as in the
   diagonal PixelRNN) turns anti-diagonals into columns, so H + W - 1
   sequential steps each solve one column: with C^-1 folded into the taps
-  once, a small convolution over the last 2k - 2 solved columns and a
-  subtraction. Its memory does not grow with the row width.
+  once, a small convolution over the last 2k - 2 solved columns, a sum and
+  a mask (six tensor ops). Its memory does not grow with the row width.
 * `block_jacobi_solve`: x <- (y - conv_offcentre(x)) @ C^-1. The off-centre
   operator is nilpotent (it strictly lowers i + j), so the iteration is exact
   after at most H + W - 1 sweeps; it stops early once an update changes no
