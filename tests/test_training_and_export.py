@@ -214,7 +214,7 @@ def test_interrupt_saves_and_says_how_to_resume(tmp_path, stop):
 
 
 @pytest.mark.slow
-def test_28_by_28_images_train_with_3_levels_padded_and_xla(tmp_path):
+def test_28_by_28_images_train_padded_with_xla_and_memory_saving(tmp_path):
   rng = np.random.default_rng(0)
   path = str(tmp_path / 'mnist_like.npz')
   np.savez(path, x_train=rng.integers(0, 256, (64, 28, 28), np.uint8),
@@ -222,7 +222,8 @@ def test_28_by_28_images_train_with_3_levels_padded_and_xla(tmp_path):
   out = str(tmp_path / 'run')
   printed = _run('training', 'train', '--dataset', path, '--preset', 'demo',
                  '--levels', '3', '--depth', '1', '--hidden-width', '8',
-                 '--batch-size', '32', '--steps', '2', '--jit', '--out', out)
+                 '--batch-size', '32', '--steps', '2', '--jit',
+                 '--memory-saving', '--out', out)
   assert 'padding the 28 x 28 images to 32 x 32, which' in printed
   assert '(16 images)' in _run('training', 'evaluate', '--run', out, '--jit')
   printed = _run('export', '--checkpoint', out, '--out', str(tmp_path / 'sm'))

@@ -132,7 +132,8 @@ class CInCFlow(GenerativeFlow):
   def __init__(self, image_shape, levels=3, depth=32, hidden_width=512,
                conv='cinc', coupling='quad', kernel_size=3, centre='lu',
                scale='sigmoid', corners='top_left', solver='rows',
-               conf_layers=2, dct_type=2, dtype=tf.float32, validate_args=False, name=None):
+               conf_layers=2, dct_type=2, memory_saving=False,
+               dtype=tf.float32, validate_args=False, name=None):
     """Builds the flow.
 
     Args:
@@ -157,6 +158,10 @@ class CInCFlow(GenerativeFlow):
         (`CInCConv2D`).
       conf_layers: m, sub-layers of each CONF coupling.
       dct_type: DCT of the symmetric convolutions and CONF couplings.
+      memory_saving: the gradient recomputes each step's activations
+        instead of keeping them (`bijectors.Recomputed`): training memory
+        no longer grows with the depth's activations, for about one more
+        forward pass. Same weights, values and gradients.
       dtype: float32 or float64.
       validate_args: check inputs for NaN/Inf in every layer.
       name: defaults to '<conv>_<coupling>_flow'.
@@ -181,7 +186,7 @@ class CInCFlow(GenerativeFlow):
         hidden_width=hidden_width, conv=conv, coupling=coupling,
         kernel_size=kernel_size, centre=centre, scale=scale, corners=corners,
         solver=solver, conf_layers=conf_layers, dct_type=dct_type, dtype=dtype,
-        validate_args=validate_args)
+        validate_args=validate_args, memory_saving=memory_saving)
     self._step_count = 0
     normalizing = self._level(image_shape, 1, levels, depth)
     super().__init__(
@@ -199,7 +204,12 @@ class CInCFlow(GenerativeFlow):
     squeeze = tfib.Squeeze(shape, dtype=opts['dtype'], name=f'squeeze{level}')
     height, width, channels = squeeze.event_shape_out.as_list()
     squeezed = (height, width, channels)
-    steps = [b for _ in range(depth) for b in self._step(squeezed, level)]
+    steps = [self._step(squeezed, level) for _ in range(depth)]
+    if opts['memory_saving']:
+      steps = [[tfib.Recomputed(step, squeezed, dtype=opts['dtype'],
+                                name=f'recomputed_{step[-1].name}')]
+               for step in steps]
+    steps = [b for step in steps for b in step]
     if level == levels:
       tail = [tfib.LearnedPrior(channels, dtype=opts['dtype'],
                                 name=f'top_prior{level}'),

@@ -65,8 +65,12 @@ def _train(args):
     raise UsageError(f'{out} holds a run of another architecture ({change}); '
                      'train into a new --out, or repeat the options it was '
                      'trained with')
+  if args.memory_saving and config.get('model') == 'pac':
+    raise UsageError('--memory-saving is an option of CInC flows (--model '
+                     'cinc)')
   with strategy.scope():
-    model = artifacts.build_model(config)
+    model = artifacts.build_model(
+        config, **({'memory_saving': True} if args.memory_saving else {}))
     schedule = callbacks.WarmupSchedule(config['lr'], config['warmup_steps'])
     optimizer_cls = {'adamax': keras.optimizers.Adamax,
                      'adam': keras.optimizers.Adam}[args.optimizer]
@@ -323,6 +327,11 @@ def parser():
                           'into this many replicas')
   train.add_argument('--threads', type=_positive_int, default=None,
                      help='TensorFlow threads per pool (default: all cores)')
+  train.add_argument('--memory-saving', action='store_true',
+                     help='recompute each flow step\'s activations in the '
+                          'backward pass instead of keeping them: training '
+                          'memory stops growing with the depth, for about '
+                          'one more forward pass')
   train.add_argument('--jit', action='store_true',
                      help=_JIT_HELP + ': the train step and the samples')
   train.add_argument('--checkpoint-every', type=int, default=None,

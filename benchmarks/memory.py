@@ -1,0 +1,86 @@
+"""Peak memory and time of one training step, with and without memory saving.
+
+For each depth D: a CInCFlow at the CIFAR-10 architecture (3 levels, width
+512, 32 x 32 x 3, CInC convolutions, affine couplings) takes training steps
+(`fit`'s step, Adamax, batch 64), plain and with `memory_saving=True` (each
+flow step's activations recomputed by the gradient). Each configuration
+runs in a fresh process. After a first step (tracing and ActNorm's
+initialisation) TensorFlow's CPU allocator statistics are reset, and a
+step's peak is the allocator's peak above the tensors held before it
+(weights, optimizer state): the activations and gradients. Step time:
+median of `--repeats` steps.
+
+  python -m benchmarks.memory --threads 1 --depths 8 16 32
+"""
+
+import json
+import subprocess
+import sys
+
+from benchmarks import common
+
+ARCH = dict(levels=3, hidden_width=512, conv='cinc', coupling='affine')
+IMAGE = (32, 32, 3)
+
+
+def measure_here(depth, memory_saving, batch, repeats):
+  """In this process: (peak MiB above the memory held before a step, median
+  step seconds)."""
+  import keras
+  import numpy as np
+  import tensorflow as tf
+  import tfp_invconv as ti
+  from tfp_invconv.model import FlowModel
+  keras.utils.set_random_seed(0)
+  model = FlowModel(ti.CInCFlow(IMAGE, depth=depth,
+                                memory_saving=memory_saving, **ARCH),
+                    num_levels=256, seed=0)
+  model.compile(optimizer=keras.optimizers.Adamax(1e-3))
+  pixels = np.random.default_rng(0).integers(0, 256, (batch,) + IMAGE)
+  iterator = iter(tf.data.Dataset.from_tensors(pixels).repeat())
+  model.make_train_function()
+  step = lambda: model.train_function(iterator)['bpd'].numpy()
+  step()
+  tf.config.experimental.reset_memory_stats('CPU:0')
+  held = tf.config.experimental.get_memory_info('CPU:0')['current']
+  seconds = common.median_seconds(step, repeats, warmup=0)
+  peak = tf.config.experimental.get_memory_info('CPU:0')['peak']
+  return (peak - held) / 2 ** 20, seconds
+
+
+def measure(depth, memory_saving, args):
+  """Runs `measure_here` in a fresh process."""
+  code = ('import json; from benchmarks import common, memory; '
+          f'common.set_threads({args.threads}); '
+          f'print(json.dumps(memory.measure_here({depth}, {memory_saving}, '
+          f'{args.batch}, {args.repeats})))')
+  out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                       text=True, check=True).stdout
+  return json.loads(out.strip().splitlines()[-1])
+
+
+def main(argv=None):
+  parser = common.make_parser('memory', __doc__.split('\n')[0], batch=64,
+                              repeats=2,
+                              out='benchmarks/results/memory.md')
+  parser.add_argument('--depths', type=int, nargs='+', default=[8, 16, 32])
+  args, command = common.parse(parser, argv)
+  table = common.ResultsTable(
+      args.out, 'Training-step memory with and without memory saving',
+      command, common.machine_description(args.threads),
+      ['D', 'peak MiB (plain)', 'peak MiB (memory saving)', 'plain / saving',
+       'step s (plain)', 'step s (saving)', 'saving / plain time'],
+      notes=['Peak: TensorFlow\'s CPU allocator peak during the steps, '
+             'above the tensors held before them (weights, optimizer '
+             'state). Fresh process per cell.'])
+  for depth in args.depths:
+    plain_mib, plain_s = measure(depth, False, args)
+    saving_mib, saving_s = measure(depth, True, args)
+    table.add([depth, f'{plain_mib:.0f}', f'{saving_mib:.0f}',
+               f'{plain_mib / saving_mib:.2f}', f'{plain_s:.2f}',
+               f'{saving_s:.2f}', f'{saving_s / plain_s:.2f}'])
+  print(f'wrote {args.out}')
+
+
+if __name__ == '__main__':
+  main()
