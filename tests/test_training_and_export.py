@@ -183,10 +183,10 @@ def _ignore_sigint():
   signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-# Ctrl-C; SIGINT to a job a shell started with `&` (which ignores SIGINT
-# unless the program handles it); SIGTERM (kill, a scheduler's preemption).
-STOPS = {'ctrl-c': (signal.SIGINT, None),
-         'sigint-in-background': (signal.SIGINT, _ignore_sigint),
+# SIGINT (Ctrl-C) to a job a shell started with `&`, which inherits SIGINT
+# ignored unless the program handles it (the harder case of Ctrl-C); SIGTERM
+# (kill, a scheduler's preemption).
+STOPS = {'sigint-in-background': (signal.SIGINT, _ignore_sigint),
          'sigterm': (signal.SIGTERM, None)}
 
 
