@@ -102,6 +102,11 @@ CASES = {
     'PACCoupling-emerging': (
         lambda d: tfib.PACCoupling(4, variant='emerging', hidden_width=8,
                                    blocks=1, dtype=d), (5, 6, 4)),
+    'Recomputed-step': (
+        lambda d: tfib.Recomputed(
+            [tfib.ActNorm(4, dtype=d), tfib.CInCConv2D(4, dtype=d),
+             tfib.AffineCoupling(4, hidden_width=8, dtype=d)], (5, 6, 4),
+            dtype=d), (5, 6, 4)),
     'PACCoupling-realnvp': (
         lambda d: tfib.PACCoupling(4, variant='realnvp', split='channel',
                                    hidden_width=8, blocks=1, dtype=d),

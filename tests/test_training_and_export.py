@@ -222,8 +222,8 @@ def test_28_by_28_images_train_padded_with_xla_and_memory_saving(tmp_path):
   out = str(tmp_path / 'run')
   printed = _run('training', 'train', '--dataset', path, '--preset', 'demo',
                  '--levels', '3', '--depth', '1', '--hidden-width', '8',
-                 '--batch-size', '32', '--steps', '2', '--jit',
-                 '--memory-saving', '--out', out)
+                 '--batch-size', '32', '--steps', '2', '--memory-saving',
+                 '--out', out)
   assert 'padding the 28 x 28 images to 32 x 32, which' in printed
   assert '(16 images)' in _run('training', 'evaluate', '--run', out, '--jit')
   printed = _run('export', '--checkpoint', out, '--out', str(tmp_path / 'sm'))
@@ -249,7 +249,7 @@ def test_pac_flow_trains_samples_and_exports(tmp_path):
 def test_pretrained_mnist_samples_in_one_command(tmp_path):
   png = str(tmp_path / 'grid.png')
   out = _run('training', 'sample', '--pretrained', 'mnist', '--num', '2',
-             '--temperatures', '0.7', '1.0', '--jit', '--output', png)
+             '--temperatures', '0.7', '1.0', '--output', png)
   assert 'held-out bits/dim' in out
   assert os.path.getsize(png) > 0
 
