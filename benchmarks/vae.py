@@ -7,7 +7,10 @@ One encoder and decoder (MLPs) and three posteriors q(z | x):
             the numerically stable update of Kingma et al. (2016): scale
             sigmoid(r + 2), shift m, so z = sigmoid(r + 2) z + m;
   conf      the Gaussian through `SymmetricConvVectorFlow` (F CONF couplings
-            of m sub-layers) with context h(x).
+            of m sub-layers, features reversed between them) with context
+            h(x);
+  conf_lu   the same with a learned LU-parametrised linear map between the
+            couplings (`mixing='lu'`) instead of the reversal.
 h(x) is a feature vector the encoder outputs beside mu and sigma. Training
 binarizes every batch afresh (pixel p is 1 with probability p / 255); the
 test set is binarized once, with a fixed seed.
@@ -16,6 +19,12 @@ Reported on the test set: -ELBO (nats, `--elbo-samples` per image, all
 10,000 images) and the importance-weighted NLL with `--iw-samples` samples
 on the first `--iw-images` test images, with its standard error over those
 images; NLL <= -ELBO up to that error, since the IWAE bound is tighter.
+How each posterior is used, on the first `--curve-images` test images
+(10 samples each): the ELBO's rate E[log q(z|x) - log p(z)] (nats the code
+carries) and distortion -E[log p(x|z)] (Alemi et al. 2018), and, for flows,
+the median of ||f(z0) - z0|| / ||sigma(x)|| (how far the flow moves a
+Gaussian sample, in units of the Gaussian's spread) and the mean log-det
+of f.
 
 Each run (posterior, seed) saves its result as JSON and checkpoints every
 `--eval-every` steps under `<runs>/partial/`, so the benchmark resumes.
@@ -33,7 +42,7 @@ import numpy as np
 
 from benchmarks import common
 
-POSTERIORS = ('gaussian', 'iaf', 'conf')
+POSTERIORS = ('gaussian', 'iaf', 'conf', 'conf_lu')
 PIXELS = 784
 
 
@@ -76,10 +85,11 @@ class VAE:
       self.flow = tfb.Chain(list(reversed(layers)))
       self.flow.forward(tf_zeros(args.latents), **self._kwargs(
           tf_zeros(args.context)))  # builds the MADEs
-    elif posterior == 'conf':
+    elif posterior in ('conf', 'conf_lu'):
       self.flow = ti.SymmetricConvVectorFlow(
           args.latents, depth=args.flows, hidden_width=args.conf_width,
-          conf_layers=args.conf_layers, context_features=args.context)
+          conf_layers=args.conf_layers, context_features=args.context,
+          mixing='lu' if posterior == 'conf_lu' else 'reverse')
       self.flow.forward(tf_zeros(args.latents),
                         context=tf_zeros(args.context))
 
@@ -99,6 +109,14 @@ class VAE:
     return list(self.flow.trainable_variables) if self.flow else []
 
   @property
+  def fixed_variables(self):
+    """The flow's weights that training leaves alone but the model needs
+    (the LU mixing's permutation and signs)."""
+    if self.flow is None or self._flow_networks:
+      return []
+    return [v for v in self.flow.variables if not v.trainable]
+
+  @property
   def variables(self):
     return ([w.value for w in self.encoder.trainable_weights
              + self.decoder.trainable_weights] + self.flow_variables)
@@ -106,27 +124,46 @@ class VAE:
   def flow_parameters(self):
     return int(sum(np.prod(v.shape) for v in self.flow_variables))
 
+  def gaussian_and_context(self, x):
+    """The Gaussian N(mu(x), sigma(x)) the posterior starts from, and h(x)."""
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+    latents = self.args.latents
+    mean, raw_scale, context = tf.split(
+        self.encoder(x), [latents, latents, self.args.context], axis=-1)
+    return tfp.distributions.MultivariateNormalDiag(
+        mean, tf.nn.softplus(raw_scale) + 1e-4), context
+
+  def posterior_distribution(self, x):
+    """q(z | x) and the keyword arguments its sample/log_prob take."""
+    import tensorflow_probability as tfp
+    base, context = self.gaussian_and_context(x)
+    if self.flow is None:
+      return base, {}
+    return (tfp.distributions.TransformedDistribution(base, self.flow),
+            {'bijector_kwargs': self._kwargs(context)})
+
   def log_weights(self, x, samples, seed):
     """log p(x, z) - log q(z | x) for `samples` z ~ q per image: [S, B]."""
+    log_likelihood, log_q_over_prior = self.distortion_and_rate_terms(
+        x, samples, seed)
+    return log_likelihood - log_q_over_prior
+
+  def distortion_and_rate_terms(self, x, samples, seed):
+    """(log p(x | z), log q(z | x) - log p(z)) for `samples` z ~ q per
+    image, each [S, B]: their means are minus the distortion and the rate
+    (the KL term) of the ELBO."""
     import tensorflow as tf
     import tensorflow_probability as tfp
     tfd = tfp.distributions
-    out = self.encoder(x)
     latents = self.args.latents
-    mean, raw_scale, context = tf.split(
-        out, [latents, latents, self.args.context], axis=-1)
-    base = tfd.MultivariateNormalDiag(mean, tf.nn.softplus(raw_scale) + 1e-4)
-    if self.flow is None:
-      q, kwargs = base, {}
-    else:
-      q = tfd.TransformedDistribution(base, self.flow)
-      kwargs = {'bijector_kwargs': self._kwargs(context)}
+    q, kwargs = self.posterior_distribution(x)
     z, log_q = q.experimental_sample_and_log_prob(samples, seed=seed, **kwargs)
     prior = tfd.MultivariateNormalDiag(tf.zeros([latents]))
     logits = self.decoder(tf.reshape(z, [-1, latents]))
     likelihood = tfd.Independent(tfd.Bernoulli(
         logits=tf.reshape(logits, [samples, -1, PIXELS])), 1)
-    return likelihood.log_prob(x) + prior.log_prob(z) - log_q
+    return likelihood.log_prob(x), log_q - prior.log_prob(z)
 
 
 def _stable_affine(made):
@@ -150,8 +187,8 @@ def tf_zeros(size):
 def _checkpoint(vae, optimizer, step):
   import tensorflow as tf
   return tf.train.Checkpoint(
-      variables=vae.variables, optimizer_variables=optimizer.variables,
-      step=step)
+      variables=vae.variables, fixed_variables=vae.fixed_variables,
+      optimizer_variables=optimizer.variables, step=step)
 
 
 def train_one(args, posterior, seed, train, test):
@@ -211,11 +248,12 @@ def train_one(args, posterior, seed, train, test):
       elbo(test[i:i + 500], tf.constant([seed, 1])).numpy()
       for i in range(0, len(test), 500)])))
   nll = importance_weighted_nll(vae, test[:args.iw_images], args, seed)
+  usage = posterior_usage(vae, test[:args.curve_images], seed)
   curve.update(cpu_s=curve['cpu_s'] + time.process_time() - start_cpu,
                wall_s=curve['wall_s'] + time.perf_counter() - start_wall)
   return dict(posterior=posterior, seed=seed, steps=args.steps,
               settings=settings(args), flow_parameters=vae.flow_parameters(),
-              test_neg_elbo=negative_elbo, **nll, curve=curve)
+              test_neg_elbo=negative_elbo, **nll, usage=usage, curve=curve)
 
 
 def importance_weighted_nll(vae, images, args, seed):
@@ -235,6 +273,48 @@ def importance_weighted_nll(vae, images, args, seed):
   return dict(test_nll=float(values.mean()),
               test_nll_se=float(values.std(ddof=1) / math.sqrt(len(values))),
               iw_images=len(values), iw_samples=args.iw_samples)
+
+
+def posterior_usage(vae, images, seed, samples=10):
+  """The ELBO's rate and distortion and, for flows, how far f moves a
+  Gaussian sample and its mean log-det (module doc)."""
+  import tensorflow as tf
+  x = tf.constant(images)
+  log_likelihood, log_q_over_prior = vae.distortion_and_rate_terms(
+      x, samples, tf.constant([seed, 3]))
+  usage = dict(rate=float(np.mean(log_q_over_prior)),
+               distortion=-float(np.mean(log_likelihood)))
+  if vae.flow is not None:
+    base, context = vae.gaussian_and_context(x)
+    z0 = base.sample(seed=tf.constant([seed, 4]))
+    kwargs = vae._kwargs(context)
+    moved = (vae.flow.forward(z0, **kwargs) - z0).numpy()
+    spread = np.linalg.norm(base.stddev().numpy(), axis=1)
+    log_det = vae.flow.forward_log_det_jacobian(z0, event_ndims=1, **kwargs)
+    usage.update(flow_shift=float(np.median(
+        np.linalg.norm(moved, axis=1) / spread)),
+                 flow_log_det=float(np.mean(log_det)))
+  return usage
+
+
+def _usage_from_checkpoint(args, result, test):
+  """`posterior_usage` of a finished run from its last checkpoint (runs
+  saved before the usage was recorded); None without a checkpoint."""
+  import keras
+  import tensorflow as tf
+  posterior, seed = result['posterior'], result['seed']
+  partial = os.path.join(args.runs, 'partial', f'{posterior}_seed{seed}')
+  latest = tf.train.latest_checkpoint(partial)
+  if latest is None:
+    return None
+  vae = VAE(posterior, args)
+  optimizer = keras.optimizers.Adam(args.lr)
+  optimizer.build(vae.variables)
+  step = tf.Variable(0, dtype=tf.int64)
+  _checkpoint(vae, optimizer, step).restore(latest).expect_partial()
+  if int(step.numpy()) != result['steps']:
+    return None
+  return posterior_usage(vae, test[:args.curve_images], seed)
 
 
 SETTINGS = ('batch', 'lr', 'latents', 'context', 'hidden', 'flows',
@@ -300,7 +380,8 @@ def report(args, command, results):
            'Gaussian 86.55 / 82.14, IAF 84.20 / 80.79, CONF (F=4, m=8) '
            '83.79 / 80.71 (-ELBO / NLL).', '',
            f'![learning curves]({os.path.basename(png)})', '']
-  for a, b in (('conf', 'gaussian'), ('conf', 'iaf'), ('iaf', 'gaussian')):
+  for a, b in (('conf', 'gaussian'), ('conf', 'iaf'), ('iaf', 'gaussian'),
+               ('conf_lu', 'gaussian'), ('conf_lu', 'conf')):
     if a in groups and b in groups and len(groups[a]) > 1 and len(
         groups[b]) > 1:
       ea = [r['test_neg_elbo'] for r in groups[a]]
@@ -315,6 +396,7 @@ def report(args, command, results):
       notes.append(f'- {a} - {b}, test -ELBO: {diff:+.2f} nats '
                    f'(2 sd = {spread:.2f}): {verdict}. Seed by seed: '
                    f'{paired}.')
+  notes += _usage_table(groups)
   common.write_markdown(
       args.out, 'VAE posteriors on binarized MNIST', command,
       common.machine_description(args.threads),
@@ -322,6 +404,25 @@ def report(args, command, results):
        'test NLL', 'sd', 'NLL standard error',
        'inference gap (-ELBO - NLL)', 'CPU min / run'], rows, notes)
   print(open(args.out).read())
+
+
+def _usage_table(groups):
+  """Markdown lines: how each posterior is used (module doc), as the mean
+  over the seeds that recorded it."""
+  lines = ['', 'How each posterior is used (first test images; mean over '
+           'seeds):', '',
+           '| posterior | seeds | rate (nats) | distortion (nats) | '
+           'flow shift / sigma | flow log-det |', '|---|---|---|---|---|---|']
+  for posterior, group in groups.items():
+    usages = [r['usage'] for r in group if 'usage' in r]
+    if not usages:
+      continue
+    mean = lambda key: (f'{np.mean([u[key] for u in usages]):.2f}'
+                        if key in usages[0] else '-')
+    lines.append(f'| {posterior} | {len(usages)} | {mean("rate")} | '
+                 f'{mean("distortion")} | {mean("flow_shift")} | '
+                 f'{mean("flow_log_det")} |')
+  return lines if len(lines) > 5 else []
 
 
 def _plot(path, groups):
@@ -380,6 +481,11 @@ def main(argv=None):
       if result is None and not report_only:
         result = train_one(args, posterior, seed, train, test)
         _save(_result_path(args, posterior, seed), result)
+      if result and 'usage' not in result:
+        usage = _usage_from_checkpoint(args, result, test)
+        if usage is not None:
+          result['usage'] = usage
+          _save(_result_path(args, posterior, seed), result)
       if result:
         results.append(result)
   report(args, command, results)

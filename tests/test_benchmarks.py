@@ -190,19 +190,31 @@ def test_vae_benchmark_trains_resumes_and_reports(tmp_path):
           '--runs', str(tmp_path / 'runs'), '--out', str(out)]
   vae.main(argv)
   results = sorted(os.listdir(tmp_path / 'runs'))
-  assert [r for r in results if r.endswith('.json')] == [
-      f'{p}_seed{s}.json' for p in ('conf', 'gaussian', 'iaf')
-      for s in (0, 1)]
-  with open(tmp_path / 'runs' / 'conf_seed0.json') as f:
+  assert [r for r in results if r.endswith('.json')] == sorted(
+      f'{p}_seed{s}.json' for p in ('conf', 'conf_lu', 'gaussian', 'iaf')
+      for s in (0, 1))
+  lu_path = tmp_path / 'runs' / 'conf_lu_seed0.json'
+  with open(lu_path) as f:
     run = json.load(f)
   assert run['curve']['steps'] == [2, 4] and run['flow_parameters'] > 0
   assert np.isfinite(run['test_nll']) and run['iw_images'] == 20
-  assert '| conf |' in out.read_text()
+  usage = run['usage']
+  assert usage['distortion'] > 0 and usage['flow_shift'] > 0
+  assert np.isfinite(usage['rate']) and np.isfinite(usage['flow_log_det'])
+  report = out.read_text()
+  assert '| conf |' in report and '| conf_lu | 2 |' in report
   stamps = {r: os.path.getmtime(tmp_path / 'runs' / r) for r in results
-            if r.endswith('.json')}
-  vae.main(argv)  # all saved: nothing retrains
+            if r.endswith('.json') and r != lu_path.name}
+  del run['usage']  # a run saved before the usage was recorded
+  lu_path.write_text(json.dumps(run))
+  vae.main(argv)  # all saved: nothing retrains; the usage is recomputed
   assert stamps == {r: os.path.getmtime(tmp_path / 'runs' / r)
                     for r in stamps}
+  with open(lu_path) as f:
+    recomputed = json.load(f)['usage']
+  keys = sorted(usage)
+  np.testing.assert_allclose([recomputed[k] for k in keys],
+                             [usage[k] for k in keys], rtol=1e-5)
 
 
 def test_importance_weighted_nll_is_minus_log_mean_weight():

@@ -60,6 +60,8 @@ CASES = {
     'EmergingConv2D': (lambda d: tfib.EmergingConv2D(4, dtype=d), (5, 6, 4)),
     'Invertible1x1Conv': (lambda d: tfib.Invertible1x1Conv(4, dtype=d),
                           (5, 6, 4)),
+    'Invertible1x1Conv-1d': (
+        lambda d: tfib.Invertible1x1Conv(5, event_rank=1, dtype=d), (5,)),
     'ActNorm': (lambda d: tfib.ActNorm(4, dtype=d), (5, 6, 4)),
     'LearnedPrior': (lambda d: tfib.LearnedPrior(4, dtype=d), (5, 6, 4)),
     'AffineCoupling': (

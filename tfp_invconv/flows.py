@@ -286,13 +286,17 @@ class SymmetricConvVectorFlow(GenerativeFlow):
   """Karami et al.'s flow for vectors (tabular data), generative direction.
 
   Normalizing direction: depth x [CONF coupling (1-D DCT over the features),
-  reversal of the features], into a standard normal latent. The
-  feature count must be even: pad odd data with `pad_to_even`.
+  mixing of the features], into a standard normal latent. The mixing is a
+  reversal (the paper's) or, with `mixing='lu'`, a learned invertible linear
+  map (`Invertible1x1Conv(event_rank=1)`): the DCT diagonalises the
+  coupling's convolution in a fixed basis, which a learned map can rotate
+  towards the data's. The feature count must be even: pad odd data with
+  `pad_to_even`.
   """
 
   def __init__(self, features, depth=4, hidden_width=64, conf_layers=2,
                dct_type=2, max_scale=1.135, context_features=0,
-               dtype=tf.float32, validate_args=False,
+               mixing='reverse', dtype=tf.float32, validate_args=False,
                name='symmetric_conv_vector_flow'):
     """Builds the flow; with `context_features` K > 0 it is conditional:
     `flow.forward(z, context=c)` for c of shape [..., K], and
@@ -302,6 +306,8 @@ class SymmetricConvVectorFlow(GenerativeFlow):
     if features % 2:
       raise ValueError(f'the vector flow needs an even feature count, got '
                        f'{features}; pad the data with pad_to_even.')
+    if mixing not in ('reverse', 'lu'):
+      raise ValueError(f"mixing must be 'reverse' or 'lu', got {mixing!r}.")
     layers = []
     for step in range(depth):
       layers.append(tfib.CONFCoupling(
@@ -309,7 +315,12 @@ class SymmetricConvVectorFlow(GenerativeFlow):
           dct_type=dct_type, event_rank=1, max_scale=max_scale,
           context_features=context_features, dtype=dtype,
           validate_args=validate_args, name=f'conf_s{step}'))
-      layers.append(tfb.Permute(list(reversed(range(features)))))
+      layers.append(
+          tfib.Invertible1x1Conv(features, event_rank=1, dtype=dtype,
+                                 validate_args=validate_args,
+                                 name=f'mixing_s{step}')
+          if mixing == 'lu' else
+          tfb.Permute(list(reversed(range(features)))))
     super().__init__(tfb.Chain(list(reversed(layers))), (features,), features,
                      dtype, validate_args, parameters, name)
 

@@ -224,8 +224,11 @@ class ShapeChangeMixin:
     return tf.concat([batch, self._event_shape_in.as_list()], axis=0)
 
 
-def pixels(x):
-  """H·W as a tensor of x's dtype (the multiplicity of per-pixel log-dets)."""
+def pixels(x, event_rank=3):
+  """H·W as a tensor of x's dtype (the multiplicity of per-pixel log-dets);
+  1 for vectors (event_rank 1)."""
+  if event_rank == 1:
+    return tf.ones([], x.dtype)
   shape = tf.shape(x)
   return tf.cast(shape[-3] * shape[-2], x.dtype)
 
@@ -235,9 +238,10 @@ def sum_per_example(t):
   return tf.reduce_sum(tf.reshape(t, [tf.shape(t)[0], -1]), axis=1)
 
 
-def constant_log_det(x, per_pixel_log_det):
-  """`H·W·per_pixel_log_det` broadcast to x's batch."""
-  value = pixels(x) * tf.cast(per_pixel_log_det, x.dtype)
+def constant_log_det(x, per_pixel_log_det, event_rank=3):
+  """`H·W·per_pixel_log_det` (vectors: `per_pixel_log_det`) broadcast to
+  x's batch."""
+  value = pixels(x, event_rank) * tf.cast(per_pixel_log_det, x.dtype)
   return tf.fill([tf.shape(x)[0]], value)
 
 

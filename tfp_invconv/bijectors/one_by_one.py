@@ -8,7 +8,10 @@ Convolutions", §3.2:
   Inverse:  x = y @ W^-1 (two triangular solves and a permutation)
 
 P is a fixed permutation, L unit lower triangular, U strictly upper
-triangular; W starts as a random rotation (`lu_matrix.LUMatrix`).
+triangular; W starts as a random rotation (`lu_matrix.LUMatrix`). With
+`event_rank=1` the same map acts on vectors [C] (log-det sum_c log_s_c):
+a learned, invertible mixing of the features, e.g. between the couplings of
+a vector flow.
 """
 
 import tensorflow as tf
@@ -21,22 +24,31 @@ from tfp_invconv.bijectors.lu_matrix import LUMatrix
 class Invertible1x1Conv(base.FlowBijectorBase):
   """Glow's 1 x 1 convolution, LU-parametrised (invertible by construction)."""
 
-  def __init__(self, channels, dtype=tf.float32, validate_args=False,
-               name='invertible_1x1_conv'):
+  def __init__(self, channels, event_rank=3, dtype=tf.float32,
+               validate_args=False, name='invertible_1x1_conv'):
+    """Creates the layer for images [H, W, C] (event_rank 3) or vectors [C]
+    (event_rank 1)."""
     parameters = dict(locals())
     base.check_positive_int(channels=channels)
+    if event_rank not in (1, 3):
+      raise ValueError(f'event_rank must be 3 (images) or 1 (vectors), got '
+                       f'{event_rank!r}.')
+    self._event_rank = event_rank
     layer = base.parameter_layer(name, dtype)
     self._weight = LUMatrix(layer, channels)
-    super().__init__(event_shape_in=[None, None, int(channels)],
-                     layers=[layer], dtype=dtype, validate_args=validate_args,
-                     parameters=parameters, name=name)
+    super().__init__(event_shape_in=[None] * (event_rank - 1) + [
+                         int(channels)], layers=[layer],
+                     forward_min_event_ndims=event_rank, dtype=dtype,
+                     validate_args=validate_args, parameters=parameters,
+                     name=name)
 
   def weight(self):
     """The C x C matrix W = P L U."""
     return self._weight.matrix()
 
   def _log_det(self, x):
-    return base.constant_log_det(x, self._weight.log_abs_det())
+    return base.constant_log_det(x, self._weight.log_abs_det(),
+                                 self._event_rank)
 
   def _forward_and_log_det(self, x):
     return solvers.apply_channel_matrix(x, self.weight()), self._log_det(x)
