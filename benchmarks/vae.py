@@ -24,7 +24,8 @@ How each posterior is used, on the first `--curve-images` test images
 carries) and distortion -E[log p(x|z)] (Alemi et al. 2018), and, for flows,
 the median of ||f(z0) - z0|| / ||sigma(x)|| (how far the flow moves a
 Gaussian sample, in units of the Gaussian's spread) and the mean log-det
-of f.
+of f; for CONF, how much of their range the sub-layers use (the fraction of
+scales s within 10% of `max_scale`, and the mean |log s| and |log w|).
 
 Each run (posterior, seed) saves its result as JSON and checkpoints every
 `--eval-every` steps under `<runs>/partial/`, so the benchmark resumes.
@@ -285,16 +286,32 @@ def posterior_usage(vae, images, seed, samples=10):
   usage = dict(rate=float(np.mean(log_q_over_prior)),
                distortion=-float(np.mean(log_likelihood)))
   if vae.flow is not None:
+    from tfp_invconv.bijectors import conf_coupling
     base, context = vae.gaussian_and_context(x)
     z0 = base.sample(seed=tf.constant([seed, 4]))
     kwargs = vae._kwargs(context)
-    moved = (vae.flow.forward(z0, **kwargs) - z0).numpy()
+    with conf_coupling.recording_scales() as scales:
+      moved = (vae.flow.forward(z0, **kwargs) - z0).numpy()
+    if scales:
+      usage.update(_conf_scale_use(scales))
     spread = np.linalg.norm(base.stddev().numpy(), axis=1)
     log_det = vae.flow.forward_log_det_jacobian(z0, event_ndims=1, **kwargs)
     usage.update(flow_shift=float(np.median(
         np.linalg.norm(moved, axis=1) / spread)),
                  flow_log_det=float(np.mean(log_det)))
   return usage
+
+
+def _conf_scale_use(scales):
+  """How much of their range the CONF sub-layers use: the fraction of
+  scales s within 10% of the bound (log s >= 0.9 log max_scale), and the
+  mean |log s| and |log w|."""
+  log_s = np.concatenate([r['log_s'].ravel() for r in scales])
+  log_w = np.concatenate([r['log_w'].ravel() for r in scales])
+  bound = math.log(scales[0]['max_scale'])
+  return dict(scales_near_bound=float(np.mean(log_s >= 0.9 * bound)),
+              mean_abs_log_s=float(np.mean(np.abs(log_s))),
+              mean_abs_log_w=float(np.mean(np.abs(log_w))))
 
 
 def _usage_from_checkpoint(args, result, test):
@@ -412,16 +429,20 @@ def _usage_table(groups):
   lines = ['', 'How each posterior is used (first test images; mean over '
            'seeds):', '',
            '| posterior | seeds | rate (nats) | distortion (nats) | '
-           'flow shift / sigma | flow log-det |', '|---|---|---|---|---|---|']
+           'flow shift / sigma | flow log-det | CONF scales near the bound '
+           '| CONF mean abs log s, log w |', '|---|---|---|---|---|---|---|---|']
   for posterior, group in groups.items():
     usages = [r['usage'] for r in group if 'usage' in r]
     if not usages:
       continue
-    mean = lambda key: (f'{np.mean([u[key] for u in usages]):.2f}'
-                        if key in usages[0] else '-')
+    mean = lambda key, digits=2: (
+        f'{np.mean([u[key] for u in usages]):.{digits}f}'
+        if key in usages[0] else '-')
     lines.append(f'| {posterior} | {len(usages)} | {mean("rate")} | '
                  f'{mean("distortion")} | {mean("flow_shift")} | '
-                 f'{mean("flow_log_det")} |')
+                 f'{mean("flow_log_det")} | {mean("scales_near_bound", 4)} | '
+                 f'{mean("mean_abs_log_s", 3)}, {mean("mean_abs_log_w", 3)} '
+                 '|')
   return lines if len(lines) > 5 else []
 
 

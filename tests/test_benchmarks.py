@@ -203,6 +203,8 @@ def test_vae_benchmark_trains_resumes_and_reports(tmp_path):
   usage = run['usage']
   assert usage['distortion'] > 0 and usage['flow_shift'] > 0
   assert np.isfinite(usage['rate']) and np.isfinite(usage['flow_log_det'])
+  assert 0 <= usage['scales_near_bound'] <= 1  # CONF's own measure
+  assert usage['mean_abs_log_w'] > 0 and usage['mean_abs_log_s'] > 0
   report = out.read_text()
   assert '| conf |' in report and '| conf_lu | 2 |' in report
   stamps = {r: os.path.getmtime(tmp_path / 'runs' / r) for r in results

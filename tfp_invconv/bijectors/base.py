@@ -9,12 +9,36 @@ an attribute, so `tf.Module.trainable_variables` and the Keras model that
 wraps a flow both see every parameter exactly once.
 """
 
+import contextlib
+
 import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 from tensorflow_probability.python.internal import cache_util
 
 tfb = tfp.bijectors
+
+
+class Recorder:
+  """Diagnostics that layers report while they run eagerly: `with
+  recorder.recording() as records:` collects every `recorder.record(...)`
+  made inside the block, as dicts."""
+
+  def __init__(self):
+    self._active = []
+
+  @contextlib.contextmanager
+  def recording(self):
+    records = []
+    self._active.append(records)
+    try:
+      yield records
+    finally:
+      self._active.remove(records)
+
+  def record(self, **entry):
+    for records in self._active:
+      records.append(entry)
 
 
 def parameter_layer(name, dtype):

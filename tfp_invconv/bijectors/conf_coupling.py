@@ -38,6 +38,16 @@ from tfp_invconv.bijectors.coupling import ElementwiseParams
 
 LOG_SCALE_BOUND = 3.
 
+_SCALES = base.Recorder()
+
+
+def recording_scales():
+  """Collects, for every CONF transform run inside the block (eagerly), a
+  dict with the coupling's name, its `max_scale` and the sub-layers'
+  log-spectra `log_w` and log-scales `log_s` (arrays [m, ..., C]), e.g. to
+  see how much of its range a trained coupling uses."""
+  return _SCALES.recording()
+
 
 def _log_bounded_unit(raw, max_scale):
   """log(sigmoid(raw + c) / sigmoid(c)) with c chosen so that the value is 0
@@ -51,6 +61,7 @@ class CONFTransform(ElementwiseParams):
 
   def __init__(self, channels, num_layers, event_rank, dct_type, max_scale,
                dtype, name):
+    self.name = name
     self.num_layers = num_layers
     self.max_scale = max_scale
     self.num_params = 2 * num_layers + 1   # (w, s) per sub-layer, then t
@@ -69,6 +80,10 @@ class CONFTransform(ElementwiseParams):
     # Log-scales soft-clipped to (-3, 3): keeps exp() and S-Log finite.
     log_w = [base.soft_clip(p, LOG_SCALE_BOUND) for p in pieces[0:-1:2]]
     log_s = [_log_bounded_unit(p, self.max_scale) for p in pieces[1:-1:2]]
+    if tf.executing_eagerly():
+      _SCALES.record(coupling=self.name, max_scale=self.max_scale,
+                     log_w=tf.stack(log_w).numpy(),
+                     log_s=tf.stack(log_s).numpy())
     return log_w, log_s, pieces[-1]
 
   def _slopes(self, i):

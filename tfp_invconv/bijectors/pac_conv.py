@@ -45,36 +45,25 @@ Reference: Cooper & Tomczak, "Pixel Adaptive Convolutions for Generative
 Modeling with Normalizing Flows" (PAC flows), §4 and App. B-C.
 """
 
-import contextlib
-
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
+
+from tfp_invconv.bijectors import base
 
 tfb = tfp.bijectors
 
 ORDERS = ('raster', 's-curve')
 SOLVERS = ('rows', 'jacobi')
 
-_RECORDS = []
+_SOLVES = base.Recorder()
 
 
-@contextlib.contextmanager
 def recording_solves():
   """Collects, for every PAC inverse run inside the block (eagerly), a dict
   with the layer's name, solver, triangle ('lower' or 'upper'), steps or
   iterations taken, and for Jacobi the max |x(t+1) - x(t)| per iteration."""
-  records = []
-  _RECORDS.append(records)
-  try:
-    yield records
-  finally:
-    _RECORDS.remove(records)
-
-
-def _record(**entry):
-  for records in _RECORDS:
-    records.append(entry)
+  return _SOLVES.recording()
 
 
 def patches(t, kernel_size):
@@ -243,8 +232,8 @@ class PixelAdaptiveConv(tfb.Bijector):
         step, (tf.constant(0), b / diagonal,
                tf.constant(np.inf, b.dtype), changes))
     if tf.executing_eagerly():
-      _record(layer=self.name, solver='jacobi', triangle=triangle,
-              steps=int(iterations), changes=changes.stack().numpy())
+      _SOLVES.record(layer=self.name, solver='jacobi', triangle=triangle,
+                     steps=int(iterations), changes=changes.stack().numpy())
     return x
 
   def _row_systems(self, kernel, triangle, width, height):
@@ -336,6 +325,6 @@ class PixelAdaptiveConv(tfb.Bijector):
     _, _, solved = tf.while_loop(lambda i, *_: i < height, step,
                                  (tf.constant(0), (zeros,) * r, solved))
     if tf.executing_eagerly():
-      _record(layer=self.name, solver='rows', triangle=triangle,
-              steps=int(height))
+      _SOLVES.record(layer=self.name, solver='rows', triangle=triangle,
+                     steps=int(height))
     return tf.transpose(solved.stack(), [1, 0, 2, 3])
