@@ -10,7 +10,9 @@ One encoder and decoder (MLPs) and three posteriors q(z | x):
             of m sub-layers, features reversed between them) with context
             h(x);
   conf_lu   the same with a learned LU-parametrised linear map between the
-            couplings (`mixing='lu'`) instead of the reversal.
+            couplings (`mixing='lu'`) instead of the reversal;
+  conf_elu  conf with ELU conditioners in place of ReLU ones (most ReLU
+            units of trained conf conditioners are dead: vae.md).
 h(x) is a feature vector the encoder outputs beside mu and sigma. Training
 binarizes every batch afresh (pixel p is 1 with probability p / 255); the
 test set is binarized once, with a fixed seed.
@@ -25,7 +27,9 @@ carries) and distortion -E[log p(x|z)] (Alemi et al. 2018), and, for flows,
 the median of ||f(z0) - z0|| / ||sigma(x)|| (how far the flow moves a
 Gaussian sample, in units of the Gaussian's spread) and the mean log-det
 of f; for CONF, how much of their range the sub-layers use (the fraction of
-scales s within 10% of `max_scale`, and the mean |log s| and |log w|).
+scales s within 10% of `max_scale`, the mean |log s| and |log w|, and the
+fraction of the conditioners' last hidden units still live: with a slope
+above 1e-3 for some input).
 
 Each run (posterior, seed) saves its result as JSON and checkpoints every
 `--eval-every` steps under `<runs>/partial/`, so the benchmark resumes.
@@ -43,7 +47,7 @@ import numpy as np
 
 from benchmarks import common
 
-POSTERIORS = ('gaussian', 'iaf', 'conf', 'conf_lu')
+POSTERIORS = ('gaussian', 'iaf', 'conf', 'conf_lu', 'conf_elu')
 PIXELS = 784
 
 
@@ -86,11 +90,12 @@ class VAE:
       self.flow = tfb.Chain(list(reversed(layers)))
       self.flow.forward(tf_zeros(args.latents), **self._kwargs(
           tf_zeros(args.context)))  # builds the MADEs
-    elif posterior in ('conf', 'conf_lu'):
+    elif posterior.startswith('conf'):
       self.flow = ti.SymmetricConvVectorFlow(
           args.latents, depth=args.flows, hidden_width=args.conf_width,
           conf_layers=args.conf_layers, context_features=args.context,
-          mixing='lu' if posterior == 'conf_lu' else 'reverse')
+          mixing='lu' if posterior == 'conf_lu' else 'reverse',
+          activation='elu' if posterior == 'conf_elu' else 'relu')
       self.flow.forward(tf_zeros(args.latents),
                         context=tf_zeros(args.context))
 
@@ -287,13 +292,16 @@ def posterior_usage(vae, images, seed, samples=10):
                distortion=-float(np.mean(log_likelihood)))
   if vae.flow is not None:
     from tfp_invconv.bijectors import conf_coupling
+    from tfp_invconv.bijectors import coupling as coupling_lib
     base, context = vae.gaussian_and_context(x)
     z0 = base.sample(seed=tf.constant([seed, 4]))
     kwargs = vae._kwargs(context)
-    with conf_coupling.recording_scales() as scales:
+    with conf_coupling.recording_scales() as scales, \
+        coupling_lib.recording_conditioner_inputs() as conditioner_inputs:
       moved = (vae.flow.forward(z0, **kwargs) - z0).numpy()
     if scales:
       usage.update(_conf_scale_use(scales))
+      usage.update(live_units=_live_units(vae.flow, conditioner_inputs))
     spread = np.linalg.norm(base.stddev().numpy(), axis=1)
     log_det = vae.flow.forward_log_det_jacobian(z0, event_ndims=1, **kwargs)
     usage.update(flow_shift=float(np.median(
@@ -312,6 +320,30 @@ def _conf_scale_use(scales):
   return dict(scales_near_bound=float(np.mean(log_s >= 0.9 * bound)),
               mean_abs_log_s=float(np.mean(np.abs(log_s))),
               mean_abs_log_w=float(np.mean(np.abs(log_w))))
+
+
+def _live_units(flow, conditioner_inputs):
+  """The fraction of the conditioners' last hidden units whose activation
+  has a slope above 1e-3 for at least one of the recorded inputs (a dead
+  ReLU unit has none, and passes no gradient)."""
+  import tensorflow as tf
+  from tfp_invconv.bijectors import base
+  couplings = {b.name: b for b in base.walk_bijectors(flow)
+               if hasattr(b, 'conditioners')}
+  live = []
+  for record in conditioner_inputs:
+    net = couplings[record['coupling']].conditioners[record['block'] - 1]
+    *hidden, last_hidden, _ = net.layers
+    x = tf.constant(record['inputs'])
+    for layer in hidden:
+      x = layer(x)
+    pre_activation = tf.matmul(x, last_hidden.kernel) + last_hidden.bias
+    with tf.GradientTape() as tape:
+      tape.watch(pre_activation)
+      activation = last_hidden.activation(pre_activation)
+    slope = tape.gradient(activation, pre_activation).numpy()
+    live.append(np.max(slope, axis=0) > 1e-3)
+  return float(np.mean(np.concatenate(live)))
 
 
 def _usage_from_checkpoint(args, result, test):
@@ -398,7 +430,8 @@ def report(args, command, results):
            '83.79 / 80.71 (-ELBO / NLL).', '',
            f'![learning curves]({os.path.basename(png)})', '']
   for a, b in (('conf', 'gaussian'), ('conf', 'iaf'), ('iaf', 'gaussian'),
-               ('conf_lu', 'gaussian'), ('conf_lu', 'conf')):
+               ('conf_lu', 'gaussian'), ('conf_lu', 'conf'),
+               ('conf_elu', 'gaussian'), ('conf_elu', 'conf')):
     if a in groups and b in groups and len(groups[a]) > 1 and len(
         groups[b]) > 1:
       ea = [r['test_neg_elbo'] for r in groups[a]]
@@ -430,7 +463,8 @@ def _usage_table(groups):
            'seeds):', '',
            '| posterior | seeds | rate (nats) | distortion (nats) | '
            'flow shift / sigma | flow log-det | CONF scales near the bound '
-           '| CONF mean abs log s, log w |', '|---|---|---|---|---|---|---|---|']
+           '| CONF mean abs log s, log w | CONF live conditioner units |',
+           '|---|---|---|---|---|---|---|---|---|']
   for posterior, group in groups.items():
     usages = [r['usage'] for r in group if 'usage' in r]
     if not usages:
@@ -442,7 +476,7 @@ def _usage_table(groups):
                  f'{mean("distortion")} | {mean("flow_shift")} | '
                  f'{mean("flow_log_det")} | {mean("scales_near_bound", 4)} | '
                  f'{mean("mean_abs_log_s", 3)}, {mean("mean_abs_log_w", 3)} '
-                 '|')
+                 f'| {mean("live_units")} |')
   return lines if len(lines) > 5 else []
 
 

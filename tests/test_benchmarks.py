@@ -193,8 +193,7 @@ def test_vae_benchmark_trains_resumes_and_reports(tmp_path):
   vae.main(argv)
   results = sorted(os.listdir(tmp_path / 'runs'))
   assert [r for r in results if r.endswith('.json')] == sorted(
-      f'{p}_seed{s}.json' for p in ('conf', 'conf_lu', 'gaussian', 'iaf')
-      for s in (0, 1))
+      f'{p}_seed{s}.json' for p in vae.POSTERIORS for s in (0, 1))
   lu_path = tmp_path / 'runs' / 'conf_lu_seed0.json'
   with open(lu_path) as f:
     run = json.load(f)
@@ -205,6 +204,7 @@ def test_vae_benchmark_trains_resumes_and_reports(tmp_path):
   assert np.isfinite(usage['rate']) and np.isfinite(usage['flow_log_det'])
   assert 0 <= usage['scales_near_bound'] <= 1  # CONF's own measure
   assert usage['mean_abs_log_w'] > 0 and usage['mean_abs_log_s'] > 0
+  assert 0 < usage['live_units'] <= 1
   report = out.read_text()
   assert '| conf |' in report and '| conf_lu | 2 |' in report
   stamps = {r: os.path.getmtime(tmp_path / 'runs' / r) for r in results
@@ -239,3 +239,24 @@ def test_importance_weighted_nll_is_minus_log_mean_weight():
   expected = -np.log(np.mean(np.concatenate([np.arange(1, 21)] * 2)))
   np.testing.assert_allclose(result['test_nll'], expected, rtol=1e-6)
   assert result['test_nll_se'] == 0. and result['iw_images'] == 3
+
+
+@pytest.mark.parametrize('activation', ['relu', 'elu'])
+def test_live_units_finds_a_dead_conditioner_unit(activation):
+  import tensorflow as tf
+  import tfp_invconv as ti
+  from benchmarks import vae
+  from tfp_invconv.bijectors import coupling
+  flow = ti.SymmetricConvVectorFlow(6, depth=1, hidden_width=8,
+                                    context_features=3, activation=activation)
+  x = np.random.default_rng(0).normal(size=(200, 6)).astype(np.float32)
+  context = np.random.default_rng(1).normal(size=(200, 3)).astype(np.float32)
+  from tfp_invconv.bijectors import base
+  conf, = [b for b in base.walk_bijectors(flow) if hasattr(b, 'conditioners')]
+  last_hidden = conf.conditioners[0].layers[-2]
+  last_hidden.bias.assign(tf.tensor_scatter_nd_update(
+      last_hidden.bias, [[0]], [-100.]))  # unit 0 never fires
+  with coupling.recording_conditioner_inputs() as records:
+    flow.forward(x, context=context)
+  assert [r['inputs'].shape for r in records] == [(200, 3 + 3)]
+  assert vae._live_units(flow, records) == 7 / 8

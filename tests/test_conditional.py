@@ -29,9 +29,9 @@ CASES = {
         dtype=d),
     'SymmetricConvVectorFlow': lambda d: ti.SymmetricConvVectorFlow(
         FEATURES, depth=3, hidden_width=8, context_features=CONTEXT, dtype=d),
-    'SymmetricConvVectorFlow-lu': lambda d: ti.SymmetricConvVectorFlow(
+    'SymmetricConvVectorFlow-lu-elu': lambda d: ti.SymmetricConvVectorFlow(
         FEATURES, depth=2, hidden_width=8, context_features=CONTEXT,
-        mixing='lu', dtype=d),
+        mixing='lu', activation='elu', dtype=d),
 }
 
 

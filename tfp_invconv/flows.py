@@ -296,11 +296,12 @@ class SymmetricConvVectorFlow(GenerativeFlow):
 
   def __init__(self, features, depth=4, hidden_width=64, conf_layers=2,
                dct_type=2, max_scale=1.135, context_features=0,
-               mixing='reverse', dtype=tf.float32, validate_args=False,
-               name='symmetric_conv_vector_flow'):
+               mixing='reverse', activation='relu', dtype=tf.float32,
+               validate_args=False, name='symmetric_conv_vector_flow'):
     """Builds the flow; with `context_features` K > 0 it is conditional:
     `flow.forward(z, context=c)` for c of shape [..., K], and
-    `distribution.log_prob(x, bijector_kwargs={'context': c})`."""
+    `distribution.log_prob(x, bijector_kwargs={'context': c})`.
+    `activation` is the conditioners' hidden activation (`CONFCoupling`)."""
     parameters = dict(locals())
     features = int(features)
     if features % 2:
@@ -313,8 +314,8 @@ class SymmetricConvVectorFlow(GenerativeFlow):
       layers.append(tfib.CONFCoupling(
           features, hidden_width=hidden_width, num_layers=conf_layers,
           dct_type=dct_type, event_rank=1, max_scale=max_scale,
-          context_features=context_features, dtype=dtype,
-          validate_args=validate_args, name=f'conf_s{step}'))
+          context_features=context_features, activation=activation,
+          dtype=dtype, validate_args=validate_args, name=f'conf_s{step}'))
       layers.append(
           tfib.Invertible1x1Conv(features, event_rank=1, dtype=dtype,
                                  validate_args=validate_args,

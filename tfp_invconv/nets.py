@@ -4,16 +4,18 @@ import keras
 
 
 def glow_conditioner(in_channels, out_channels, hidden_width, dtype='float32',
-                     name='conditioner'):
+                     name='conditioner', activation='relu'):
   """Glow's coupling network, its last conv zero-initialised.
 
   conv3x3 -> width, ReLU, conv1x1 width -> width, ReLU, conv3x3 -> out, so
-  a coupling that uses it starts as the identity.
+  a coupling that uses it starts as the identity. `activation` replaces
+  the ReLUs (any Keras activation name).
   """
   net = keras.Sequential([
-      keras.layers.Conv2D(hidden_width, 3, padding='same', activation='relu',
+      keras.layers.Conv2D(hidden_width, 3, padding='same',
+                          activation=activation, dtype=dtype),
+      keras.layers.Conv2D(hidden_width, 1, activation=activation,
                           dtype=dtype),
-      keras.layers.Conv2D(hidden_width, 1, activation='relu', dtype=dtype),
       keras.layers.Conv2D(out_channels, 3, padding='same',
                           kernel_initializer='zeros', dtype=dtype),
   ], name=name)
@@ -32,11 +34,12 @@ def zero_conv(in_channels, out_channels, dtype='float32', name='zero_conv'):
 
 
 def mlp_conditioner(in_features, out_features, hidden_width, dtype='float32',
-                    name='conditioner'):
-  """Two ReLU layers and a zero-initialised output layer, for vectors."""
+                    name='conditioner', activation='relu'):
+  """Two hidden layers (ReLU unless `activation` says otherwise) and a
+  zero-initialised output layer, for vectors."""
   net = keras.Sequential([
-      keras.layers.Dense(hidden_width, activation='relu', dtype=dtype),
-      keras.layers.Dense(hidden_width, activation='relu', dtype=dtype),
+      keras.layers.Dense(hidden_width, activation=activation, dtype=dtype),
+      keras.layers.Dense(hidden_width, activation=activation, dtype=dtype),
       keras.layers.Dense(out_features, kernel_initializer='zeros',
                          dtype=dtype),
   ], name=name)

@@ -131,7 +131,8 @@ class CONFCoupling(Coupling):
 
   def __init__(self, channels, hidden_width=512, num_layers=2, dct_type=2,
                event_rank=3, max_scale=1.135, context_features=0,
-               dtype=tf.float32, validate_args=False, name='conf_coupling'):
+               activation='relu', dtype=tf.float32, validate_args=False,
+               name='conf_coupling'):
     """Creates the coupling.
 
     Args:
@@ -145,6 +146,9 @@ class CONFCoupling(Coupling):
         like |u|^(max_scale^2) in the normalizing direction.
       context_features: K > 0 for a conditional coupling (vectors): the
         conditioner also sees `context` (see `Coupling`).
+      activation: the conditioner's hidden activation (a Keras name). A
+        smooth one ('elu', 'softplus') keeps units from dying, which ReLU
+        conditioners of amortised posteriors were measured to do.
       dtype, validate_args, name: as for every bijector here.
     """
     parameters = dict(locals())
@@ -152,7 +156,8 @@ class CONFCoupling(Coupling):
       raise ValueError(f'event_rank must be 1 or 3, got {event_rank}.')
     net = nets.glow_conditioner if event_rank == 3 else nets.mlp_conditioner
     make_net = lambda c_in, c_out, net_name: net(
-        c_in, c_out, hidden_width, dtype=dtype, name=net_name)
+        c_in, c_out, hidden_width, dtype=dtype, name=net_name,
+        activation=activation)
     transform = CONFTransform(channels // 2, num_layers, event_rank, dct_type,
                               max_scale, dtype, name)
     super().__init__(channels, 2, transform, make_net, event_rank=event_rank,

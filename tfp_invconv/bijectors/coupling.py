@@ -25,6 +25,16 @@ from tfp_invconv.bijectors import base
 
 SCALES = ('sigmoid', 'exp')
 
+_CONDITIONER_INPUTS = base.Recorder()
+
+
+def recording_conditioner_inputs():
+  """Collects, for every coupling run inside the block (eagerly), a dict
+  with the coupling's name, the block index i and the input of its
+  conditioner NN_i, e.g. to see which hidden units a trained conditioner
+  still uses (`Coupling.conditioners`)."""
+  return _CONDITIONER_INPUTS.recording()
+
 
 class ChannelSplit:
   """n blocks of C/n channels."""
@@ -188,8 +198,17 @@ class Coupling(base.FlowBijectorBase):
           f'{self.name}: ' + (f'needs a context of {self.context_features} '
                               'features (context=...)' if context is None
                               else 'was built without a context'))
-    inputs = known_blocks[:i] + ([] if context is None else [context])
-    return self._conditioners[i - 1](tf.concat(inputs, axis=-1))
+    inputs = tf.concat(
+        known_blocks[:i] + ([] if context is None else [context]), axis=-1)
+    if tf.executing_eagerly():
+      _CONDITIONER_INPUTS.record(coupling=self.name, block=i,
+                                 inputs=inputs.numpy())
+    return self._conditioners[i - 1](inputs)
+
+  @property
+  def conditioners(self):
+    """The conditioner networks NN_2..NN_n, in block order."""
+    return list(self._conditioners)
 
   def _couple(self, blocks, transform, inputs_known, context):
     """Transforms blocks 2..n in turn; the conditioners always see inputs:
