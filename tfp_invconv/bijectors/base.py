@@ -27,6 +27,12 @@ class Recorder:
   def __init__(self):
     self._active = []
 
+  @property
+  def active(self):
+    """Whether a `recording()` block is open (so that layers gather their
+    diagnostics only then)."""
+    return bool(self._active)
+
   @contextlib.contextmanager
   def recording(self):
     records = []

@@ -80,7 +80,7 @@ class CONFTransform(ElementwiseParams):
     # Log-scales soft-clipped to (-3, 3): keeps exp() and S-Log finite.
     log_w = [base.soft_clip(p, LOG_SCALE_BOUND) for p in pieces[0:-1:2]]
     log_s = [_log_bounded_unit(p, self.max_scale) for p in pieces[1:-1:2]]
-    if tf.executing_eagerly():
+    if _SCALES.active and tf.executing_eagerly():
       _SCALES.record(coupling=self.name, max_scale=self.max_scale,
                      log_w=tf.stack(log_w).numpy(),
                      log_s=tf.stack(log_s).numpy())

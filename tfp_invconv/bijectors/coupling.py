@@ -200,7 +200,7 @@ class Coupling(base.FlowBijectorBase):
                               else 'was built without a context'))
     inputs = tf.concat(
         known_blocks[:i] + ([] if context is None else [context]), axis=-1)
-    if tf.executing_eagerly():
+    if _CONDITIONER_INPUTS.active and tf.executing_eagerly():
       _CONDITIONER_INPUTS.record(coupling=self.name, block=i,
                                  inputs=inputs.numpy())
     return self._conditioners[i - 1](inputs)

@@ -231,7 +231,7 @@ class PixelAdaptiveConv(tfb.Bijector):
         & (change > self._tolerance),
         step, (tf.constant(0), b / diagonal,
                tf.constant(np.inf, b.dtype), changes))
-    if tf.executing_eagerly():
+    if _SOLVES.active and tf.executing_eagerly():
       _SOLVES.record(layer=self.name, solver='jacobi', triangle=triangle,
                      steps=int(iterations), changes=changes.stack().numpy())
     return x
@@ -324,7 +324,7 @@ class PixelAdaptiveConv(tfb.Bijector):
                             element_shape=[None, b.shape[2], c])
     _, _, solved = tf.while_loop(lambda i, *_: i < height, step,
                                  (tf.constant(0), (zeros,) * r, solved))
-    if tf.executing_eagerly():
+    if _SOLVES.active and tf.executing_eagerly():
       _SOLVES.record(layer=self.name, solver='rows', triangle=triangle,
                      steps=int(height))
     return tf.transpose(solved.stack(), [1, 0, 2, 3])
