@@ -266,3 +266,17 @@ def test_pretrained_model_loads_from_python_and_scores_a_digit():
   blank = float(model.bits_per_dim(np.zeros_like(digit), noise='center')[0])
   # An untrained flow puts ~9.5 bits/dim on either; uniform is 8.
   assert np.isfinite(blank) and blank < bpd < 8.
+
+
+def test_pretrained_cifar10_prefers_a_smooth_image_to_noise():
+  from training import pretrained
+  model, config = pretrained.load('cifar10')
+  shape = (1,) + tuple(config['image_shape'])
+  smooth = np.broadcast_to(np.linspace(40, 200, shape[2], dtype=np.int32)[
+      None, None, :, None], shape)
+  noise = np.random.default_rng(0).integers(0, 256, shape)
+  smooth_bpd, noise_bpd = (float(model.bits_per_dim(x, noise='center')[0])
+                           for x in (smooth, noise))
+  assert smooth_bpd < 8. < noise_bpd  # uniform is 8
+  step, held_out = pretrained.held_out_bits_per_dim('cifar10')
+  assert step > 0 and 3. < held_out < 8.

@@ -4,7 +4,8 @@ Each is the output folder of a training run (config.json and
 model.weights.h5, as `training.artifacts` describes), kept with the
 benchmark that trained it and reports its curve:
 
-  mnist   benchmarks/results/long_runs/mnist    (benchmarks/results/long_runs.md)
+  mnist    benchmarks/results/long_runs/mnist    (reported in long_runs.md)
+  cifar10  benchmarks/results/long_runs/cifar10  (the CIFAR-10 subset)
 
 ```python
 from training import pretrained
@@ -21,7 +22,8 @@ import os
 from training import artifacts, callbacks
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUNS = {'mnist': os.path.join('benchmarks', 'results', 'long_runs', 'mnist')}
+RUNS = {name: os.path.join('benchmarks', 'results', 'long_runs', name)
+        for name in ('mnist', 'cifar10')}
 
 
 def run_folder(name):
