@@ -43,6 +43,30 @@ def test_fit_lowers_bits_per_dim():
   assert history.history['bpd'][-1] < history.history['bpd'][0]
 
 
+def test_a_step_with_an_overflowing_loss_is_skipped_not_applied():
+  model = _model('emerging', 'affine')
+  model.compile(optimizer=keras.optimizers.Adam(1e-3))
+  pixels = _digits(32)
+  model.fit(pixels, batch_size=32, epochs=1, verbose=0)  # builds everything
+  actnorm, = [a for a in model._actnorms if a.name == 'actnorm_l1s1']
+  log_scale, = [w for w in actnorm.trainable_variables
+                if 'log_scale' in w.name]
+  kept = log_scale.numpy()
+  log_scale.assign(np.full_like(kept, 200.))  # exp(200) overflows float32
+  before = [w.numpy() for w in model.trainable_weights]
+  iterations = int(model.optimizer.iterations)
+  logs = model.train_on_batch(pixels, return_dict=True)
+  assert logs['skipped_steps'] == 1.
+  assert int(model.optimizer.iterations) == iterations
+  for old, new in zip(before, model.trainable_weights):
+    np.testing.assert_array_equal(old, new.numpy())
+  log_scale.assign(kept)
+  logs = model.train_on_batch(pixels, return_dict=True)
+  assert logs['skipped_steps'] == 0.
+  assert np.isfinite(logs['bpd']) and int(model.optimizer.iterations) == (
+      iterations + 1)
+
+
 def test_actnorm_initialisation_normalises_the_first_batch():
   model = _model()
   model.initialize(_digits(128))

@@ -64,6 +64,16 @@ def test_terminate_on_nan_watches_bits_per_dim():
   assert model.stop_training
 
 
+def test_terminate_on_nan_stops_after_skipped_steps_in_a_row():
+  model = _compiled_model()
+  stop = callbacks.TerminateOnNaN(patience=3)
+  stop.set_model(model)
+  stop.on_epoch_begin(0)
+  for batch, skipped in enumerate([1., 2., 2., 3., 4., 5.]):
+    stop.on_train_batch_end(batch, {'bpd': 3.0, 'skipped_steps': skipped})
+    assert model.stop_training == (batch == 5), batch
+
+
 def test_fit_plan_trains_exactly_the_steps_asked_for():
   plan = callbacks.fit_plan(0, 25, 300)  # 12 whole epochs
   assert plan == [(0, 12, 25)]

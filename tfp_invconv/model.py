@@ -84,6 +84,7 @@ class FlowModel(keras.Model):
                       if isinstance(b, actnorm.ActNorm)]
     self._noise = keras.random.SeedGenerator(seed)
     self.bpd_tracker = keras.metrics.Mean(name='bpd')
+    self.skipped_tracker = keras.metrics.Sum(name='skipped_steps')
     # Pixels keep their integer dtype when Keras calls the model (it casts
     # inputs to the compute dtype otherwise, and float pixels are refused).
     self._convert_input_args = False
@@ -108,7 +109,7 @@ class FlowModel(keras.Model):
 
   @property
   def metrics(self):
-    return [self.bpd_tracker]
+    return [self.bpd_tracker, self.skipped_tracker]
 
   @property
   def dimensions(self):
@@ -335,21 +336,30 @@ class FlowModel(keras.Model):
       # Replica gradients are summed: scale each by its share.
       replica_loss = loss / replicas
     weights = self.trainable_weights
-    self.optimizer.apply(tape.gradient(replica_loss, weights), weights)
-    self.bpd_tracker.update_state(loss)
-    return self._logs()
+    grads = tape.gradient(replica_loss, weights)
+    if not self.optimizer.built:  # its variables cannot be made in a branch
+      self.optimizer.build(weights)
+    finite = _finite_on_every_replica([loss] + grads)
+    tf.distribute.get_replica_context().merge_call(
+        _apply_if, args=(self.optimizer, finite, grads, weights))
+    # A skipped step's loss stays out of the running mean; the count says
+    # how many there were.
+    self.bpd_tracker.update_state(tf.where(finite, loss, 0.),
+                                  sample_weight=tf.cast(finite, loss.dtype))
+    self.skipped_tracker.update_state(1. - tf.cast(finite, tf.float32))
+    return self._logs(self.bpd_tracker, self.skipped_tracker)
 
   def test_step(self, data):
     self.bpd_tracker.update_state(
         tf.reduce_mean(self.bits_per_dim(_images_of(data), self.noise)))
-    return self._logs()
+    return self._logs(self.bpd_tracker)
 
-  def _logs(self):
-    bpd = self.bpd_tracker.result()
-    if _multi_worker(tf.distribute.get_strategy()):
-      # Keras reduces multi-worker logs with a mean over axis 0.
-      bpd = tf.reshape(bpd, [1])
-    return {'bpd': bpd}
+  @staticmethod
+  def _logs(*metrics):
+    multi_worker = _multi_worker(tf.distribute.get_strategy())
+    # Keras reduces multi-worker logs with a mean over axis 0.
+    return {m.name: tf.reshape(m.result(), [1]) if multi_worker else m.result()
+            for m in metrics}
 
 
 def _check_every_variable_is_tracked(flow, layers):
@@ -388,6 +398,27 @@ def _images_of(data):
   if isinstance(data, dict):
     return data['image']
   return data
+
+
+def _finite_on_every_replica(tensors):
+  """True where every tensor is finite on every replica, so that all of
+  them take the same branch."""
+  bad = tf.add_n([tf.reduce_sum(tf.cast(~tf.math.is_finite(t), tf.float32))
+                  for t in tensors if t is not None])
+  bad = tf.distribute.get_replica_context().all_reduce('sum', bad)
+  return tf.equal(bad, 0.)
+
+
+def _apply_if(strategy, optimizer, finite, grads, weights):
+  """Applies the gradients unless a loss or gradient was NaN or Inf: one
+  overflowing batch (an outlier image whose latent overflows float32) then
+  skips its step instead of writing NaN into every weight. The condition
+  runs in the cross-replica context, where a branch may all-reduce."""
+  def apply():
+    strategy.extended.call_for_each_replica(optimizer.apply,
+                                            args=(grads, weights))
+
+  tf.cond(strategy.experimental_local_results(finite)[0], apply, lambda: None)
 
 
 def _multi_worker(strategy):

@@ -153,12 +153,30 @@ class StepCheckpoint(keras.callbacks.Callback):
 
 
 class TerminateOnNaN(keras.callbacks.Callback):
-  """Stops training as soon as the running bits/dim is NaN or Inf."""
+  """Stops training when the running bits/dim is NaN or Inf, or when
+  `patience` steps in a row were skipped for a NaN or Inf loss or gradient
+  (`FlowModel` skips such a step rather than write NaN into the weights)."""
+
+  def __init__(self, patience=20):
+    super().__init__()
+    self.patience = patience
+    self._skipped = self._in_a_row = 0
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._skipped = 0  # Keras resets the count every epoch
 
   def on_train_batch_end(self, batch, logs=None):
-    value = (logs or {}).get('bpd')
+    logs = logs or {}
+    value = logs.get('bpd')
     if value is not None and not math.isfinite(float(value)):
       print(f'\nbatch {batch}: bits/dim is {value}; stopping.')
+      self.model.stop_training = True
+    skipped = float(logs.get('skipped_steps', 0.))
+    self._in_a_row = self._in_a_row + 1 if skipped > self._skipped else 0
+    self._skipped = skipped
+    if self._in_a_row >= self.patience:
+      print(f'\nbatch {batch}: {self._in_a_row} steps in a row had a NaN or '
+            'Inf loss or gradient and were skipped; stopping.')
       self.model.stop_training = True
 
 
@@ -201,9 +219,12 @@ class StepLog(keras.callbacks.Callback):
     seconds, first = time.perf_counter() - self._start[0], self._start[1]
     rate = (step - first) / max(seconds, 1e-9)
     eta = (self.total_steps - step) / rate if rate else math.inf
+    skipped = float((logs or {}).get('skipped_steps', 0.))
     print(f'step {step}/{self.total_steps}  bits/dim '
           f'{float((logs or {}).get("bpd", math.nan)):.4f}  '
-          f'{rate:.2f} steps/s  ETA {_duration(eta)}', flush=True)
+          f'{rate:.2f} steps/s  ETA {_duration(eta)}'
+          + (f'  ({skipped:.0f} steps skipped this epoch: NaN or Inf)'
+             if skipped else ''), flush=True)
 
   def on_epoch_end(self, epoch, logs=None):
     if logs and 'val_bpd' in logs:
