@@ -197,6 +197,39 @@ def _checkpoint(vae, optimizer, step):
       optimizer_variables=optimizer.variables, step=step)
 
 
+def _train_step(vae, optimizer, variables):
+  """A compiled step of -ELBO (one sample per image) on `variables`."""
+  import tensorflow as tf
+
+  @tf.function
+  def train_step(x, seed):
+    with tf.GradientTape() as tape:
+      loss = -tf.reduce_mean(vae.log_weights(x, 1, seed))
+    optimizer.apply(tape.gradient(loss, variables), variables)
+    return loss
+  return train_step
+
+
+def _batch(train, args, rng):
+  import tensorflow as tf
+  return tf.constant(_binarized(
+      train[rng.integers(0, len(train), args.batch)], rng))
+
+
+def _elbo_fn(vae, args):
+  """x, seed -> the ELBO per image, averaged over `--elbo-samples`."""
+  import tensorflow as tf
+  return tf.function(lambda x, seed: tf.reduce_mean(
+      vae.log_weights(x, args.elbo_samples, seed), axis=0))
+
+
+def _test_neg_elbo(elbo, test, seed):
+  import tensorflow as tf
+  return -float(np.mean(np.concatenate([
+      elbo(test[i:i + 500], tf.constant([seed, 1])).numpy()
+      for i in range(0, len(test), 500)])))
+
+
 def train_one(args, posterior, seed, train, test):
   """Trains one VAE, resuming from its partial checkpoint; returns the
   result dict."""
@@ -222,22 +255,12 @@ def train_one(args, posterior, seed, train, test):
     curve.update(steps=[curve['steps'][i] for i in keep],
                  test_elbo=[curve['test_elbo'][i] for i in keep])
 
-  @tf.function
-  def train_step(x, seed):
-    with tf.GradientTape() as tape:
-      loss = -tf.reduce_mean(vae.log_weights(x, 1, seed))
-    variables = vae.variables
-    optimizer.apply(tape.gradient(loss, variables), variables)
-    return loss
-
-  elbo = tf.function(lambda x, seed: tf.reduce_mean(
-      vae.log_weights(x, args.elbo_samples, seed), axis=0))
+  train_step = _train_step(vae, optimizer, vae.variables)
+  elbo = _elbo_fn(vae, args)
   rng = np.random.default_rng([seed, int(step.numpy())])
   curve_images = test[:args.curve_images]
   while int(step.numpy()) < args.steps:
-    batch = train[rng.integers(0, len(train), args.batch)]
-    train_step(tf.constant(_binarized(batch, rng)),
-               tf.constant([seed, int(step.numpy())]))
+    train_step(_batch(train, args, rng), tf.constant([seed, int(step.numpy())]))
     step.assign_add(1)
     if int(step.numpy()) % args.eval_every == 0:
       value = -float(np.mean(elbo(curve_images, tf.constant([seed, 0]))))
@@ -250,9 +273,7 @@ def train_one(args, posterior, seed, train, test):
       manager.save()
       print(f'{posterior} seed {seed} step {int(step.numpy())}: curve '
             f'-ELBO {value:.2f}', flush=True)
-  negative_elbo = -float(np.mean(np.concatenate([
-      elbo(test[i:i + 500], tf.constant([seed, 1])).numpy()
-      for i in range(0, len(test), 500)])))
+  negative_elbo = _test_neg_elbo(elbo, test, seed)
   nll = importance_weighted_nll(vae, test[:args.iw_images], args, seed)
   usage = posterior_usage(vae, test[:args.curve_images], seed)
   curve.update(cpu_s=curve['cpu_s'] + time.process_time() - start_cpu,
@@ -346,12 +367,11 @@ def _live_units(flow, conditioner_inputs):
   return float(np.mean(np.concatenate(live)))
 
 
-def _usage_from_checkpoint(args, result, test):
-  """`posterior_usage` of a finished run from its last checkpoint (runs
-  saved before the usage was recorded); None without a checkpoint."""
+def _restored(args, posterior, seed, steps):
+  """The VAE of run (posterior, seed) from its last checkpoint, if that
+  checkpoint is at `steps`; else None."""
   import keras
   import tensorflow as tf
-  posterior, seed = result['posterior'], result['seed']
   partial = os.path.join(args.runs, 'partial', f'{posterior}_seed{seed}')
   latest = tf.train.latest_checkpoint(partial)
   if latest is None:
@@ -361,9 +381,57 @@ def _usage_from_checkpoint(args, result, test):
   optimizer.build(vae.variables)
   step = tf.Variable(0, dtype=tf.int64)
   _checkpoint(vae, optimizer, step).restore(latest).expect_partial()
-  if int(step.numpy()) != result['steps']:
-    return None
-  return posterior_usage(vae, test[:args.curve_images], seed)
+  return vae if int(step.numpy()) == steps else None
+
+
+def _usage_from_checkpoint(args, result, test):
+  """`posterior_usage` of a finished run from its last checkpoint (runs
+  saved before the usage was recorded); None without a checkpoint."""
+  vae = _restored(args, result['posterior'], result['seed'], result['steps'])
+  return None if vae is None else posterior_usage(
+      vae, test[:args.curve_images], result['seed'])
+
+
+def refit_one(args, posterior, seed, train, test):
+  """Encoder and posterior trained for `--refit-steps` against the frozen
+  decoder of the Gaussian run of `seed`, from its trained encoder.
+
+  With p(x | z) fixed, log p(x) is fixed, so differences in test -ELBO
+  between posteriors are differences in KL(q(z | x) || p(z | x)): how much
+  of the inference gap each family closes, apart from how it shapes the
+  decoder during joint training (Cremer et al. 2018). The Gaussian's own
+  refit is the control for the extra encoder steps.
+  """
+  import keras
+  import tensorflow as tf
+  source = _restored(args, 'gaussian', seed, args.steps)
+  if source is None:
+    raise SystemExit(f'--refit-steps needs the finished gaussian run of seed '
+                     f'{seed} (its checkpoint under {args.runs}/partial)')
+  start_cpu = time.process_time()
+  keras.utils.set_random_seed(seed)
+  vae = VAE(posterior, args)
+  trained = source.encoder.weights + source.decoder.weights
+  for target, value in zip(vae.encoder.weights + vae.decoder.weights,
+                           trained):
+    target.assign(value)
+  variables = ([w.value for w in vae.encoder.trainable_weights]
+               + vae.flow_variables)
+  optimizer = keras.optimizers.Adam(args.lr)
+  optimizer.build(variables)
+  train_step, elbo = _train_step(vae, optimizer, variables), _elbo_fn(
+      vae, args)
+  before = _test_neg_elbo(elbo, test, seed)
+  rng = np.random.default_rng([seed, args.steps])
+  for step in range(args.refit_steps):
+    train_step(_batch(train, args, rng), tf.constant([seed, step]))
+  after = _test_neg_elbo(elbo, test, seed)
+  print(f'refit {posterior} seed {seed}: test -ELBO {before:.2f} -> '
+        f'{after:.2f}', flush=True)
+  return dict(posterior=posterior, seed=seed, steps=args.steps,
+              refit_steps=args.refit_steps, settings=settings(args),
+              test_neg_elbo_before=before, test_neg_elbo=after,
+              cpu_s=time.process_time() - start_cpu)
 
 
 SETTINGS = ('batch', 'lr', 'latents', 'context', 'hidden', 'flows',
@@ -396,7 +464,7 @@ def _saved(args, posterior, seed):
   return result if ok else None
 
 
-def report(args, command, results):
+def report(args, command, results, refits=()):
   rows, groups = [], {}
   for r in results:
     groups.setdefault(r['posterior'], []).append(r)
@@ -447,6 +515,7 @@ def report(args, command, results):
                    f'(2 sd = {spread:.2f}): {verdict}. Seed by seed: '
                    f'{paired}.')
   notes += _usage_table(groups)
+  notes += _refit_table(refits)
   common.write_markdown(
       args.out, 'VAE posteriors on binarized MNIST', command,
       common.machine_description(args.threads),
@@ -478,6 +547,35 @@ def _usage_table(groups):
                  f'{mean("mean_abs_log_s", 3)}, {mean("mean_abs_log_w", 3)} '
                  f'| {mean("live_units")} |')
   return lines if len(lines) > 5 else []
+
+
+def _refit_table(refits):
+  """Markdown lines: test -ELBO of each posterior refitted on the frozen
+  decoder of the Gaussian run of the same seed (`refit_one`)."""
+  if not refits:
+    return []
+  gaussian = {r['seed']: r['test_neg_elbo'] for r in refits
+              if r['posterior'] == 'gaussian'}
+  lines = ['', f'Refitted on a frozen decoder: encoder and posterior '
+           f'trained {refits[0]["refit_steps"]} more steps against the '
+           'decoder of the Gaussian run of the same seed, from its encoder '
+           '(`refit_one`). log p(x) is then the same for every posterior, '
+           'so a lower -ELBO is a smaller KL(q || p(z|x)):', '',
+           '| posterior | seeds | test -ELBO before | after | after, minus '
+           'the Gaussian refit (by seed) | CPU min / refit |',
+           '|---|---|---|---|---|---|']
+  groups = {}
+  for r in refits:
+    groups.setdefault(r['posterior'], []).append(r)
+  for posterior, group in groups.items():
+    minus = ', '.join(f'{r["test_neg_elbo"] - gaussian[r["seed"]]:+.2f}'
+                      for r in group if r['seed'] in gaussian)
+    lines.append(
+        f'| {posterior} | {len(group)} | '
+        f'{np.mean([r["test_neg_elbo_before"] for r in group]):.2f} | '
+        f'{np.mean([r["test_neg_elbo"] for r in group]):.2f} | {minus} | '
+        f'{np.mean([r["cpu_s"] for r in group]) / 60:.1f} |')
+  return lines
 
 
 def _plot(path, groups):
@@ -520,6 +618,9 @@ def main(argv=None):
   parser.add_argument('--iw-images', type=int, default=1000)
   parser.add_argument('--eval-every', type=int, default=1000)
   parser.add_argument('--curve-images', type=int, default=1000)
+  parser.add_argument('--refit-steps', type=int, default=0,
+                      help='also refit each posterior on the frozen decoder '
+                      'of the Gaussian run (refit_one) for this many steps')
   parser.add_argument('--runs', default='benchmarks/results/vae_runs')
   parser.add_argument('--report-only', action='store_true')
   args, command = common.parse(parser, argv)
@@ -543,7 +644,25 @@ def main(argv=None):
           _save(_result_path(args, posterior, seed), result)
       if result:
         results.append(result)
-  report(args, command, results)
+  refits = [_refit(args, posterior, seed, train, test, report_only)
+            for posterior in args.posteriors for seed in range(args.seeds)
+            if args.refit_steps]
+  report(args, command, results, [r for r in refits if r])
+
+
+def _refit(args, posterior, seed, train, test, report_only):
+  path = os.path.join(args.runs, f'refit_{posterior}_seed{seed}.json')
+  if os.path.exists(path):
+    with open(path) as f:
+      result = json.load(f)
+    if (result['settings'] == settings(args) and result['steps'] == args.steps
+        and result['refit_steps'] == args.refit_steps):
+      return result
+  if report_only:
+    return None
+  result = refit_one(args, posterior, seed, train, test)
+  _save(path, result)
+  return result
 
 
 if __name__ == '__main__':

@@ -220,6 +220,18 @@ def test_vae_benchmark_trains_resumes_and_reports(tmp_path):
   np.testing.assert_allclose([recomputed[k] for k in keys],
                              [usage[k] for k in keys], rtol=1e-5)
 
+  vae.main(argv + ['--refit-steps', '3', '--posteriors', 'gaussian', 'conf'])
+  with open(tmp_path / 'runs' / 'gaussian_seed1.json') as f:
+    trained = json.load(f)
+  with open(tmp_path / 'runs' / 'refit_gaussian_seed1.json') as f:
+    refit = json.load(f)
+  # The refit starts from the trained encoder and decoder, exactly.
+  np.testing.assert_allclose(refit['test_neg_elbo_before'],
+                             trained['test_neg_elbo'], rtol=1e-6)
+  assert refit['test_neg_elbo'] != refit['test_neg_elbo_before']
+  assert os.path.exists(tmp_path / 'runs' / 'refit_conf_seed0.json')
+  assert 'Refitted on a frozen decoder' in out.read_text()
+
 
 def test_importance_weighted_nll_is_minus_log_mean_weight():
   import argparse
