@@ -272,3 +272,29 @@ def test_live_units_finds_a_dead_conditioner_unit(activation):
     flow.forward(x, context=context)
   assert [r['inputs'].shape for r in records] == [(200, 3 + 3)]
   assert vae._live_units(flow, records) == 7 / 8
+
+
+def test_sampling_overflow_finds_where_samples_leave_the_test_range():
+  from benchmarks import sampling_overflow
+  import tfp_invconv as ti
+  from tfp_invconv.model import FlowModel
+  flow = ti.CInCFlow((8, 8, 1), levels=2, depth=2, hidden_width=8,
+                     conv='emerging', coupling='affine')
+  model = FlowModel(flow, num_levels=17, seed=0)
+  images = np.random.default_rng(0).integers(0, 17, (16, 8, 8, 1), 'uint8')
+  model.initialize(images)
+  largest, smallest = sampling_overflow.test_range(model, images, 8)
+  assert 0 < largest < np.inf and 0 < smallest < 1
+  bad, _, _, exits = sampling_overflow.sample_overflow(model, 1., 8, 0,
+                                                       largest)
+  assert bad == 0 and not exits
+  # A scale of sigmoid(-200) in the first coupling to run makes its inverse
+  # overflow; the next conditioner is then the first to see such an input.
+  from tfp_invconv.bijectors import base
+  first, = [b for b in base.walk_bijectors(flow) if b.name == 'coupling_l2s4']
+  head_bias = first.conditioners[0].weights[-1]
+  raw_half = np.arange(head_bias.shape[0]) >= head_bias.shape[0] // 2
+  head_bias.assign(np.where(raw_half, -200., 0.).astype(np.float32))
+  bad, _, _, exits = sampling_overflow.sample_overflow(model, 1., 8, 0,
+                                                       largest)
+  assert bad == 8 and exits == {'coupling_l2s3': 8}, exits

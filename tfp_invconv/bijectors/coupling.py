@@ -26,6 +26,15 @@ from tfp_invconv.bijectors import base
 SCALES = ('sigmoid', 'exp')
 
 _CONDITIONER_INPUTS = base.Recorder()
+_AFFINE_SCALES = base.Recorder()
+
+
+def recording_affine_scales():
+  """Collects, for every `AffineTransform` run inside the block (eagerly), a
+  dict with its `scale` kind ('sigmoid' or 'exp') and `smallest_log_scale`
+  per example ([batch]): where an inverse divides by a small scale, e.g. to
+  find the coupling that makes a sample overflow."""
+  return _AFFINE_SCALES.recording()
 
 
 def recording_conditioner_inputs():
@@ -132,9 +141,13 @@ class AffineTransform(ElementwiseParams):
 
   def _shift_and_log_scale(self, params):
     shift, raw = tf.split(params, 2, axis=-1)
-    if self.scale == 'sigmoid':
-      return shift, tf.math.log_sigmoid(raw + 2.)
-    return shift, raw
+    log_scale = (tf.math.log_sigmoid(raw + 2.) if self.scale == 'sigmoid'
+                 else raw)
+    if _AFFINE_SCALES.active and tf.executing_eagerly():
+      batch = tf.reshape(log_scale, [tf.shape(log_scale)[0], -1])
+      _AFFINE_SCALES.record(scale=self.scale, smallest_log_scale=tf.reduce_min(
+          batch, axis=-1).numpy())
+    return shift, log_scale
 
   def forward(self, x, params):
     shift, log_scale = self._shift_and_log_scale(params)
