@@ -54,6 +54,19 @@ def test_step_checkpoint_keeps_the_last_good_state_on_nan(tmp_path):
   assert state.manager.latest_checkpoint == good
 
 
+def test_step_checkpoint_skips_the_epoch_end_of_a_stopped_run(tmp_path):
+  model = _compiled_model()
+  state = callbacks.TrainingState(model, str(tmp_path))
+  checkpoint = callbacks.StepCheckpoint(state)
+  checkpoint.set_model(model)
+  checkpoint.on_epoch_end(0, {'bpd': 3.0})
+  good = state.manager.latest_checkpoint
+  model.optimizer.iterations.assign(1)
+  model.stop_training = True  # e.g. too many skipped steps in a row
+  checkpoint.on_epoch_end(1, {'bpd': 2.5e8})
+  assert state.manager.latest_checkpoint == good
+
+
 def test_terminate_on_nan_watches_bits_per_dim():
   model = _compiled_model()
   stop = callbacks.TerminateOnNaN()

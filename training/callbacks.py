@@ -132,7 +132,8 @@ class TrainingState:
 
 class StepCheckpoint(keras.callbacks.Callback):
   """Saves the training state every `every` steps and after each epoch,
-  unless the loss has gone NaN/Inf (the last good state is kept)."""
+  unless the loss has gone NaN/Inf or a callback stopped training (the last
+  good state is kept)."""
 
   def __init__(self, state, every=None):
     super().__init__()
@@ -141,6 +142,8 @@ class StepCheckpoint(keras.callbacks.Callback):
 
   def _save_if_finite(self, logs):
     if logs and not math.isfinite(float(logs.get('bpd', 0.))):
+      return
+    if self.model is not None and self.model.stop_training:
       return
     self.state.save()
 
