@@ -45,7 +45,9 @@ def load(name, **flow_options):
 
 
 def held_out_bits_per_dim(name):
-  """(step, held-out bits/dim) of the last evaluation its run recorded."""
-  history = callbacks.read_history(
-      os.path.join(run_folder(name), 'history.csv'))
-  return int(history['step'][-1]), float(history['val_bpd'][-1])
+  """(step, held-out bits/dim) of the weights it ships: those of the epoch
+  with the lowest training bits/dim (`callbacks.BestWeights`)."""
+  rows = [r for r in callbacks.read_history_rows(
+      os.path.join(run_folder(name), 'history.csv')) if r.get('val_bpd')]
+  best = min(rows, key=lambda r: float(r['bpd']))
+  return int(best['step']), float(best['val_bpd'])
