@@ -298,3 +298,14 @@ def test_sampling_overflow_finds_where_samples_leave_the_test_range():
   bad, _, _, exits = sampling_overflow.sample_overflow(model, 1., 8, 0,
                                                        largest)
   assert bad == 8 and exits == {'coupling_l2s3': 8}, exits
+
+
+def test_long_run_commands_carry_each_run_s_options():
+  import argparse
+  from benchmarks import long_runs
+  args = argparse.Namespace(data='DATA', steps=10, threads=1,
+                            checkpoint_every=5, runs='RUNS')
+  mnist = long_runs.train_command(args, 'mnist')
+  assert mnist[mnist.index('--clip-norm') + 1] == '100'
+  assert mnist[mnist.index('--preset') + 1] == 'mnist_conf'
+  assert '--clip-norm' not in long_runs.train_command(args, 'cifar10')
