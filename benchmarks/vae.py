@@ -454,13 +454,17 @@ def _result_path(args, posterior, seed):
   return os.path.join(args.runs, f'{posterior}_seed{seed}.json')
 
 
-def _saved(args, posterior, seed):
-  path = _result_path(args, posterior, seed)
+def _saved(args, posterior, seed, prefix='', **expected):
+  """The saved result of run (posterior, seed) (`prefix` 'refit_' for a
+  refit), if it was made with these settings and `expected` values; else
+  None."""
+  path = _result_path(args, prefix + posterior, seed)
   if not os.path.exists(path):
     return None
   with open(path) as f:
     result = json.load(f)
-  ok = result['settings'] == settings(args) and result['steps'] == args.steps
+  expected.update(settings=settings(args), steps=args.steps)
+  ok = all(result.get(k) == v for k, v in expected.items())
   return result if ok else None
 
 
@@ -651,17 +655,11 @@ def main(argv=None):
 
 
 def _refit(args, posterior, seed, train, test, report_only):
-  path = os.path.join(args.runs, f'refit_{posterior}_seed{seed}.json')
-  if os.path.exists(path):
-    with open(path) as f:
-      result = json.load(f)
-    if (result['settings'] == settings(args) and result['steps'] == args.steps
-        and result['refit_steps'] == args.refit_steps):
-      return result
-  if report_only:
-    return None
-  result = refit_one(args, posterior, seed, train, test)
-  _save(path, result)
+  result = _saved(args, posterior, seed, 'refit_',
+                  refit_steps=args.refit_steps)
+  if result is None and not report_only:
+    result = refit_one(args, posterior, seed, train, test)
+    _save(_result_path(args, 'refit_' + posterior, seed), result)
   return result
 
 
