@@ -127,3 +127,20 @@ def test_weight_average_never_changes_the_trained_weights(tmp_path):
   restored.load_weights(path)
   for w, a in zip(restored.trainable_weights, average.average):
     np.testing.assert_array_equal(w.numpy(), a.numpy())
+
+
+def test_a_run_resumed_with_a_weight_average_starts_it_from_the_checkpoint(
+    tmp_path):
+  model = _compiled_model()
+  model.fit(tf.data.Dataset.from_tensor_slices(_pixels()).batch(16), epochs=1,
+            verbose=0)
+  callbacks.TrainingState(model, str(tmp_path)).save()
+
+  resumed = _compiled_model()
+  average = callbacks.WeightAverage(resumed)
+  assert callbacks.TrainingState(resumed, str(tmp_path),
+                                 average=average).restore() == 4
+  for w, a, trained in zip(resumed.trainable_weights, average.average,
+                           model.trainable_weights):
+    np.testing.assert_array_equal(w.numpy(), trained.numpy())
+    np.testing.assert_array_equal(a.numpy(), trained.numpy())

@@ -53,11 +53,14 @@ class WeightAverage(keras.callbacks.Callback):
     for average, weight in zip(self.average, self.weights):
       average.assign(self.decay * average + (1. - self.decay) * weight.value)
 
+  def restart(self):
+    """Starts the average over from the current weights."""
+    for average, weight in zip(self.average, self.weights):
+      average.assign(weight.value)
+
   def on_train_begin(self, logs=None):
     if int(self.model.optimizer.iterations.numpy()) == 0:
-      # Start from the weights after the ActNorms' data-dependent init.
-      for average, weight in zip(self.average, self.weights):
-        average.assign(weight.value)
+      self.restart()  # from the weights after the ActNorms' data-dependent init
 
   def on_train_batch_end(self, batch, logs=None):
     self._update()
@@ -85,6 +88,7 @@ class TrainingState:
   def __init__(self, model, directory, max_to_keep=2, average=None):
     model.optimizer.build(model.trainable_variables)
     self.model = model
+    self.average = average
     extra = {'average': average.average} if average else {}
     self.checkpoint = tf.train.Checkpoint(model=model,
                                           optimizer=model.optimizer, **extra)
@@ -107,10 +111,20 @@ class TrainingState:
                             - self._clock[1]}
 
   def restore(self):
-    """Restores the latest checkpoint, if any; returns the step reached."""
-    if self.manager.latest_checkpoint:
-      self.checkpoint.restore(
-          self.manager.latest_checkpoint).assert_existing_objects_matched()
+    """Restores the latest checkpoint, if any; returns the step reached.
+
+    A run resumed with a weight average its checkpoint does not hold (the
+    average was turned on mid-run) starts the average from the restored
+    weights."""
+    latest = self.manager.latest_checkpoint
+    if latest:
+      checkpoint = self.checkpoint
+      if self.average and not _holds_average(latest):
+        checkpoint = tf.train.Checkpoint(model=self.model,
+                                         optimizer=self.model.optimizer)
+      checkpoint.restore(latest).assert_existing_objects_matched()
+      if checkpoint is not self.checkpoint:
+        self.average.restart()
       self._spent.update(self._read_compute().get(str(self.step), {}))
     return self.step
 
@@ -128,6 +142,11 @@ class TrainingState:
       return {}
     with open(self._compute_path) as f:
       return json.load(f)
+
+
+def _holds_average(checkpoint_path):
+  return any(name.startswith('average/')
+             for name, _ in tf.train.list_variables(checkpoint_path))
 
 
 class StepCheckpoint(keras.callbacks.Callback):
