@@ -309,8 +309,9 @@ def parser():
                      help='clip each gradient to this norm')
   train.add_argument('--ema', action='store_true',
                      help='keep a Polyak average of the weights (decay '
-                          '0.999); the saved best weights and the samples '
-                          'use it, training and resume use the raw weights')
+                          '0.999); held-out bits/dim, the saved best weights '
+                          'and the samples use it, training and resume use '
+                          'the raw weights')
   train.add_argument('--dequantization', default='uniform',
                      choices=['uniform', 'variational'],
                      help='variational: a learned q(u|x), trained jointly '

@@ -38,7 +38,7 @@ class WeightAverage(keras.callbacks.Callback):
   train on from the average, and the epoch-end checkpoints would hold the
   raw weights only. Here the raw weights are what trains and resumes, the
   average is saved beside them, and `swapped()` puts it in place for the
-  saved best weights and the sample grids.
+  held-out evaluation, the saved best weights and the sample grids.
   """
 
   def __init__(self, model, decay=0.999):
@@ -64,6 +64,14 @@ class WeightAverage(keras.callbacks.Callback):
 
   def on_train_batch_end(self, batch, logs=None):
     self._update()
+
+  def on_test_begin(self, logs=None):
+    # Held-out bits/dim is that of the averaged weights, the ones saved.
+    self._swap = self.swapped()
+    self._swap.__enter__()
+
+  def on_test_end(self, logs=None):
+    self._swap.__exit__(None, None, None)
 
   @contextlib.contextmanager
   def swapped(self):
