@@ -1,9 +1,13 @@
 """Timing and reporting helpers shared by the benchmarks."""
 
 import argparse
+import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 
@@ -98,3 +102,42 @@ class ResultsTable:
     self.rows.append([str(c) for c in row])
     print(' | '.join(self.rows[-1]), flush=True)
     write_markdown(self.path, rows=self.rows, **self._page)
+
+
+def _resident_gb(pid):
+  try:
+    with open(f'/proc/{pid}/status') as f:
+      for line in f:
+        if line.startswith('VmRSS:'):
+          return int(line.split()[1]) / 2 ** 20
+  except OSError:
+    pass
+  return 0.
+
+
+def run_python(code, max_gb=None):
+  """Runs `code` in a fresh Python process that prints one JSON value last.
+
+  Returns (that value, or None if the process passed `max_gb` of resident
+  memory and was killed; its peak resident GB). Without a cap, a process
+  that outgrows the RAM swaps the machine instead of failing.
+  """
+  with tempfile.TemporaryFile('w+') as out:
+    process = subprocess.Popen([sys.executable, '-c', code], stdout=out)
+    killed = False
+    while True:
+      pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+      if pid:
+        break
+      if max_gb and not killed and _resident_gb(process.pid) > max_gb:
+        process.kill()
+        killed = True
+      time.sleep(0.2)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    peak_gb = usage.ru_maxrss / 2 ** 20
+    if killed:
+      return None, peak_gb
+    if process.returncode:
+      raise subprocess.CalledProcessError(process.returncode, code)
+    out.seek(0)
+    return json.loads(out.read().strip().splitlines()[-1]), peak_gb

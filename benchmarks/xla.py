@@ -9,6 +9,10 @@ kernels get off-centre taps of std 0.05 as in `benchmarks.sampling`. XLA is
 the path GPUs and TPUs take; on a CPU it fuses the element-wise work between
 the convolutions and matrix products.
 
+Each (conv, coupling, sample or train, plain or XLA) cell runs in a fresh
+process whose peak resident memory is reported; one that passes `--max-gb`
+is stopped and reported as such rather than swapping the machine.
+
   python -m benchmarks.xla --threads 1 --arch cifar10
 """
 
@@ -36,25 +40,47 @@ def _first_and_median(fn, repeats):
   return first, common.median_seconds(fn, repeats, warmup=0)
 
 
-def measure(arch, conv, coupling, batch, train_batch, repeats):
+def measure_here(arch, conv, coupling, kind, jit_compile, batch,
+                 train_batch, repeats):
+  """In this process: [first call s, median s] of sampling `batch` images
+  (`kind='sample'`) or of one training step on `train_batch` ('train')."""
   import numpy as np
   import tensorflow as tf
+  model = _model(arch, conv, coupling, jit_compile)
+  if kind == 'sample':
+    z = tf.random.stateless_normal([batch, model.flow.latent_size], [0, 1])
+    return _first_and_median(lambda: model.decode(tf.identity(z)).numpy(),
+                             repeats)
   pixels = np.random.default_rng(0).integers(
       0, 256, (train_batch,) + sampling.IMAGE)
-  result = {}
-  for jit_compile in (False, True):
-    model = _model(arch, conv, coupling, jit_compile)
-    z = tf.random.stateless_normal([batch, model.flow.latent_size], [0, 1])
-    result['sample', jit_compile] = _first_and_median(
-        lambda: model.decode(tf.identity(z)).numpy(), repeats)
-    data = tf.data.Dataset.from_tensors(pixels).repeat()
-    iterator = iter(data)
-    # The step `fit` runs (one `fit` call per step would retrace).
-    model.make_train_function()
-    step = model.train_function
-    result['train', jit_compile] = _first_and_median(
-        lambda: step(iterator)['bpd'].numpy(), repeats)
-  return result
+  iterator = iter(tf.data.Dataset.from_tensors(pixels).repeat())
+  # The step `fit` runs (one `fit` call per step would retrace).
+  model.make_train_function()
+  step = model.train_function
+  return _first_and_median(lambda: step(iterator)['bpd'].numpy(), repeats)
+
+
+def measure(arch, conv, coupling, kind, jit_compile, args):
+  """`measure_here` in a fresh process: ((first s, median s) or None past
+  `--max-gb`, peak resident GB)."""
+  code = ('import json; from benchmarks import common, xla; '
+          f'common.set_threads({args.threads}); '
+          'print(json.dumps(xla.measure_here('
+          f'{arch!r}, {conv!r}, {coupling!r}, {kind!r}, {jit_compile}, '
+          f'{args.batch}, {args.train_batch}, {args.repeats})))')
+  return common.run_python(code, args.max_gb)
+
+
+def _cells(times, peak_gb, max_gb):
+  """Table cells of one kind: plain s, XLA s, ratio, first calls, peak GB."""
+  def seconds(t, i):
+    return f'{t[i]:.2f}' if t else '-'
+  plain, xla = times
+  ratio = f'{xla[1] / plain[1]:.2f}' if plain and xla else '-'
+  first = f'{seconds(plain, 0)} / {seconds(xla, 0)}'
+  peaks = ' / '.join(f'{gb:.1f}' if t else f'> {max_gb:g} (stopped)'
+                     for t, gb in zip(times, peak_gb))
+  return [seconds(plain, 1), seconds(xla, 1), ratio, first, peaks]
 
 
 def main(argv=None):
@@ -63,29 +89,34 @@ def main(argv=None):
   parser.add_argument('--train-batch', type=int, default=64)
   parser.add_argument('--couplings', nargs='+', default=['affine'],
                       choices=sampling.COUPLINGS)
+  parser.add_argument('--convs', nargs='+', default=list(sampling.CONVS),
+                      choices=sampling.CONVS)
+  parser.add_argument('--max-gb', type=float, default=16.,
+                      help='stop a configuration whose process passes this '
+                           'much resident memory')
   args, command = common.parse(parser, argv)
   out = args.out or (f'benchmarks/results/xla_{"_".join(args.arch)}'
                      f'_threads{args.threads or "all"}.md')
+  header = ['arch', 'conv', 'coupling']
+  for kind in (f'sample {args.batch}', f'train step {args.train_batch}'):
+    header += [f'{kind} s (plain)', 'XLA', 'XLA / plain',
+               'first call s plain / XLA', 'peak GB plain / XLA']
   table = common.ResultsTable(
       out, 'XLA against plain graphs on CPU', command,
-      common.machine_description(args.threads),
-      ['arch', 'conv', 'coupling', f'sample {args.batch} s (plain)',
-       'XLA', 'XLA / plain', f'train step {args.train_batch} s (plain)',
-       'XLA', 'XLA / plain', 'first call s: sample plain / XLA',
-       'train plain / XLA'],
+      common.machine_description(args.threads), header,
       notes=[f'Median of {args.repeats} calls after the first; the first '
-             'call traces (and with XLA compiles) the graph.'])
+             'call traces (and with XLA compiles) the graph. Each cell runs '
+             'in a fresh process; peak GB is its peak resident memory '
+             '(TensorFlow, the model, tracing and compilation included).'])
   for arch in args.arch:
     for coupling in args.couplings:
-      for conv in sampling.CONVS:
-        r = measure(arch, conv, coupling, args.batch, args.train_batch,
-                    args.repeats)
+      for conv in args.convs:
         row = [arch, conv, coupling]
         for kind in ('sample', 'train'):
-          plain, xla = r[kind, False][1], r[kind, True][1]
-          row += [f'{plain:.2f}', f'{xla:.2f}', f'{xla / plain:.2f}']
-        row += [f'{r["sample", False][0]:.0f} / {r["sample", True][0]:.0f}',
-                f'{r["train", False][0]:.0f} / {r["train", True][0]:.0f}']
+          results = [measure(arch, conv, coupling, kind, jit, args)
+                     for jit in (False, True)]
+          row += _cells([r[0] for r in results], [r[1] for r in results],
+                        args.max_gb)
         table.add(row)
   print(f'wrote {out}')
 

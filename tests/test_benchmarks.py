@@ -309,3 +309,14 @@ def test_long_run_commands_carry_each_run_s_options():
   assert mnist[mnist.index('--clip-norm') + 1] == '100'
   assert mnist[mnist.index('--preset') + 1] == 'mnist_conf'
   assert '--clip-norm' not in long_runs.train_command(args, 'cifar10')
+
+
+def test_a_fresh_process_past_its_memory_cap_is_stopped():
+  from benchmarks import common
+  value, peak_gb = common.run_python('print([1, 2])')
+  assert value == [1, 2] and 0 < peak_gb < 1
+  grow = ('import time\nblocks = []\nfor _ in range(40):\n'
+          '  blocks.append(bytearray(2 ** 26)); time.sleep(0.05)\n'
+          'print(1)')
+  value, peak_gb = common.run_python(grow, max_gb=0.5)
+  assert value is None and 0.5 < peak_gb < 2.5

@@ -1,13 +1,17 @@
 """Resuming: the optimizer state and the fit plan after an interruption."""
 
+import argparse
+
 import numpy as np
 import keras
+import pytest
 import tensorflow as tf
 from sklearn.datasets import load_digits
 
 import tfp_invconv as ti
 from tfp_invconv.model import FlowModel
 from training import callbacks
+from training.__main__ import _lr_drop
 
 
 def _compiled_model():
@@ -164,3 +168,18 @@ def test_held_out_bits_per_dim_is_that_of_the_averaged_weights():
                              rtol=1e-6)
   for w, value in zip(model.trainable_weights, raw):
     np.testing.assert_array_equal(w.numpy(), value)
+
+
+def test_learning_rate_drops_from_the_given_steps_on():
+  schedule = callbacks.WarmupSchedule(1e-3, 10, drops=[(100, 1e-4),
+                                                       (50, 3e-4)])
+  rates = [float(schedule(step)) for step in (0, 9, 49, 50, 99, 100, 10 ** 6)]
+  np.testing.assert_allclose(rates, [1e-4, 1e-3, 1e-3, 3e-4, 3e-4, 1e-4, 1e-4],
+                             rtol=1e-6)
+
+
+def test_a_learning_rate_drop_is_step_equals_rate():
+  assert _lr_drop('30000=1e-4') == [30000, 1e-4]
+  for bad in ('30000', '1e-4=30000', '-1=1e-4', '10=0'):
+    with pytest.raises(argparse.ArgumentTypeError):
+      _lr_drop(bad)

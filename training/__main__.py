@@ -33,7 +33,7 @@ def _config(args, train_data):
                        warmup_steps=args.warmup_steps)
   config.update(dataset=args.dataset, image_shape=list(train_data.image_shape),
                 num_levels=train_data.num_levels, seed=args.seed,
-                dequantization=args.dequantization)
+                dequantization=args.dequantization, lr_drops=args.lr_drops)
   return config
 
 
@@ -71,7 +71,8 @@ def _train(args):
   with strategy.scope():
     model = artifacts.build_model(
         config, **({'memory_saving': True} if args.memory_saving else {}))
-    schedule = callbacks.WarmupSchedule(config['lr'], config['warmup_steps'])
+    schedule = callbacks.WarmupSchedule(config['lr'], config['warmup_steps'],
+                                        config['lr_drops'])
     optimizer_cls = {'adamax': keras.optimizers.Adamax,
                      'adam': keras.optimizers.Adam}[args.optimizer]
     model.compile(optimizer=optimizer_cls(learning_rate=schedule,
@@ -257,6 +258,20 @@ def _positive_int(text):
   return value
 
 
+def _lr_drop(text):
+  """'STEP=LR' -> [STEP, LR], with STEP >= 0 and LR > 0."""
+  step, _, rate = text.partition('=')
+  try:
+    step, rate = int(step), float(rate)
+  except ValueError:
+    raise argparse.ArgumentTypeError(
+        f'{text!r} is not STEP=LR (e.g. 30000=1e-4)') from None
+  if step < 0 or not rate > 0:
+    raise argparse.ArgumentTypeError(
+        f'{text!r}: the step must be >= 0 and the learning rate > 0')
+  return [step, rate]
+
+
 _JIT_HELP = 'compile with XLA (jit_compile=True), the path GPUs and TPUs take'
 
 
@@ -303,6 +318,10 @@ def parser():
                      help='peak learning rate (after the warm-up)')
   train.add_argument('--warmup-steps', type=int, default=None,
                      help='linear learning-rate warm-up, in steps')
+  train.add_argument('--lr-drops', nargs='+', type=_lr_drop, default=[],
+                     metavar='STEP=LR',
+                     help='from step STEP on, train at learning rate LR '
+                          '(e.g. --lr-drops 30000=1e-4 40000=3e-5)')
   train.add_argument('--optimizer', choices=['adamax', 'adam'],
                      default='adamax')
   train.add_argument('--clip-norm', type=float, default=None,

@@ -14,20 +14,26 @@ from training import artifacts
 
 
 class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
-  """Linear warm-up from 0 to `learning_rate` over `warmup_steps` steps."""
+  """Linear warm-up from 0 to `learning_rate` over `warmup_steps` steps,
+  then constant, but for `drops`: (step, rate) pairs, each setting the rate
+  from its step on."""
 
-  def __init__(self, learning_rate, warmup_steps):
+  def __init__(self, learning_rate, warmup_steps, drops=()):
     self.learning_rate = learning_rate
     self.warmup_steps = warmup_steps
+    self.drops = sorted((int(step), float(rate)) for step, rate in drops)
 
   def __call__(self, step):
-    fraction = keras.ops.minimum(
-        1., (keras.ops.cast(step, 'float32') + 1.) / max(self.warmup_steps, 1))
-    return self.learning_rate * fraction
+    step = keras.ops.cast(step, 'float32')
+    fraction = keras.ops.minimum(1., (step + 1.) / max(self.warmup_steps, 1))
+    rate = self.learning_rate * fraction
+    for start, dropped in self.drops:
+      rate = keras.ops.where(step >= start, dropped, rate)
+    return rate
 
   def get_config(self):
     return {'learning_rate': self.learning_rate,
-            'warmup_steps': self.warmup_steps}
+            'warmup_steps': self.warmup_steps, 'drops': self.drops}
 
 
 class WeightAverage(keras.callbacks.Callback):
