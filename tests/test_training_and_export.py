@@ -119,6 +119,20 @@ def test_train_resume_and_export(tmp_path):
   assert 'test bits/dim:' in _run('training', 'evaluate', '--run', out)
 
 
+def _check_worst_images(printed, num_images, png):
+  """The worst images listed by `evaluate --worst` and the average of the
+  others recombine into the printed mean."""
+  mean = float(re.search(r'test bits/dim: ([\d.]+)', printed).group(1))
+  worst = [float(v) for v in re.findall(r'\d+: ([\d.]+)', re.search(
+      r'highest \(test image: bits/dim\): (.*)', printed).group(1))]
+  rest = float(re.search(r'the other \d+ average ([\d.]+)', printed).group(1))
+  assert worst == sorted(worst, reverse=True) and worst[-1] >= rest
+  np.testing.assert_allclose(
+      (sum(worst) + (num_images - len(worst)) * rest) / num_images, mean,
+      atol=2e-3)
+  assert os.path.exists(png)
+
+
 def _fail(module, *argv):
   """Runs a CLI command that must fail, in this process (that its error
   is the one line on stderr is `test_bad_inputs`' subject); returns the
@@ -229,6 +243,8 @@ def test_28_by_28_images_train_padded_with_xla_and_memory_saving(tmp_path):
                  '--out', out)
   assert 'padding the 28 x 28 images to 32 x 32, which' in printed
   assert '(16 images)' in _run('training', 'evaluate', '--run', out, '--jit')
+  _check_worst_images(_run('training', 'evaluate', '--run', out, '--worst',
+                           '3'), 16, os.path.join(out, 'worst_test_images.png'))
   printed = _run('export', '--checkpoint', out, '--out', str(tmp_path / 'sm'))
   assert '"decode": "ok (exact uint8 round trip)"' in printed
 

@@ -157,12 +157,36 @@ def _output(args, default_name):
 
 
 def _evaluate(args):
+  import numpy as np
   from training import data
   model, config = _load(args)
   test = data.load(args.dataset or config['dataset'], 'test', args.data_dir)
-  bpd = data.mean_bits_per_dim(model, test, progress=True)
-  print(f'test bits/dim: {bpd:.4f} ({test.size} images)')
-  return bpd
+  bpd = data.bits_per_dim_per_image(model, test, progress=True)
+  print(f'test bits/dim: {np.mean(bpd):.4f} ({len(bpd)} images)')
+  if args.worst:
+    _show_worst(args, test, bpd, config['num_levels'])
+  return float(np.mean(bpd))
+
+
+def _show_worst(args, test, bpd, num_levels):
+  """Prints the test images of highest bits/dim and their share of the
+  mean, and saves them as a PNG: a mean that a few images dominate says
+  so here."""
+  import numpy as np
+  from training import artifacts
+  worst = np.argsort(-bpd)[:args.worst]
+  rest = np.delete(bpd, worst)
+  print(f'the {len(worst)} highest (test image: bits/dim): ' + ', '.join(
+      f'{i}: {bpd[i]:.2f}' for i in worst))
+  print(f'they add {np.mean(bpd) - np.mean(rest):.4f} to the mean; the other '
+        f'{len(rest)} average {np.mean(rest):.4f} (median of all '
+        f'{np.median(bpd):.4f})')
+  images = next(iter(test.images.batch(int(worst.max()) + 1))).numpy()
+  path = _output(args, 'worst_test_images.png')
+  artifacts.save_grid(path, images[worst], num_levels, rows=len(worst),
+                      title='highest bits/dim',
+                      row_labels=[f'{i}: {bpd[i]:.1f}' for i in worst])
+  print(f'images: {path}')
 
 
 def _sample(args):
@@ -372,6 +396,14 @@ def parser():
                         help="another test set (default: the run's)")
   evaluate.add_argument('--data-dir', default=None,
       help='tensorflow-datasets data folder')
+  evaluate.add_argument('--worst', type=_positive_int, default=None,
+                        metavar='N',
+                        help='also list the N test images of highest '
+                             'bits/dim, their share of the mean, and save '
+                             'them as a PNG')
+  evaluate.add_argument('--output', default=None,
+                        help='PNG of --worst (default: worst_test_images.png '
+                             'in the run folder)')
   evaluate.set_defaults(handler=_evaluate)
 
   sample = sub.add_parser('sample', help='sample grid PNG per temperature')

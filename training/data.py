@@ -231,10 +231,10 @@ def batches(data, batch_size, shuffle=True, flip=False, seed=None,
       tf.data.AUTOTUNE)
 
 
-def mean_bits_per_dim(model, data, batch_size=256, progress=False):
-  """Average bits/dim of `model` over every image of `data`, in order (XLA
-  compiled when `model.jit_compile`); with `progress`, a line per tenth of
-  the data."""
+def bits_per_dim_per_image(model, data, batch_size=256, progress=False):
+  """Bits/dim of `model` on every image of `data`, in order (XLA compiled
+  when `model.jit_compile`); with `progress`, a line per tenth of the
+  data."""
   bits_per_dim = tf.function(model.bits_per_dim,
                              jit_compile=bool(model.jit_compile))
   values, done, reported = [], 0, 0
@@ -245,4 +245,10 @@ def mean_bits_per_dim(model, data, batch_size=256, progress=False):
       reported = done * 10 // data.size
       print(f'evaluated {done}/{data.size} images: running bits/dim '
             f'{np.mean(np.concatenate(values)):.4f}', flush=True)
-  return float(np.mean(np.concatenate(values)))
+  return np.concatenate(values)
+
+
+def mean_bits_per_dim(model, data, batch_size=256, progress=False):
+  """Average of `bits_per_dim_per_image`."""
+  return float(np.mean(bits_per_dim_per_image(model, data, batch_size,
+                                              progress)))
