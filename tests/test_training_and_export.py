@@ -240,7 +240,7 @@ def test_28_by_28_images_train_padded_with_xla_and_memory_saving(tmp_path):
   printed = _run('training', 'train', '--dataset', path, '--preset', 'demo',
                  '--levels', '3', '--depth', '1', '--hidden-width', '8',
                  '--batch-size', '32', '--steps', '2', '--memory-saving',
-                 '--out', out)
+                 'inverse', '--out', out)
   assert 'padding the 28 x 28 images to 32 x 32, which' in printed
   assert '(16 images)' in _run('training', 'evaluate', '--run', out, '--jit')
   _check_worst_images(_run('training', 'evaluate', '--run', out, '--worst',

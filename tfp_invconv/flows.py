@@ -26,6 +26,7 @@ tfb = tfp.bijectors
 CENTRES = ('lu', 'triangular')
 CONVS = ('cinc', 'emerging', '1x1', 'cinc+1x1', 'symmetric')
 COUPLINGS = ('affine', 'quad', 'conf')
+MEMORY_SAVING = (False, True, 'recompute', 'inverse')
 
 
 def _check_shape(image_shape, levels, coupling, reason=None):
@@ -158,10 +159,14 @@ class CInCFlow(GenerativeFlow):
         (`CInCConv2D`).
       conf_layers: m, sub-layers of each CONF coupling.
       dct_type: DCT of the symmetric convolutions and CONF couplings.
-      memory_saving: the gradient recomputes each step's activations
-        instead of keeping them (`bijectors.Recomputed`): training memory
-        no longer grows with the depth's activations, for about one more
-        forward pass. Same weights, values and gradients.
+      memory_saving: False, True or 'recompute': the gradient recomputes
+        each step's activations from its kept input instead of keeping them
+        (`bijectors.Recomputed`): training memory no longer grows with the
+        depth's activations, for about one more forward pass. 'inverse':
+        it keeps only each level's output and rebuilds every step's input
+        with the exact inverse (`bijectors.Reversible`), for one inverse
+        and one forward pass more. Same weights, values and gradients (up
+        to the inverses' round-off).
       dtype: float32 or float64.
       validate_args: check inputs for NaN/Inf in every layer.
       name: defaults to '<conv>_<coupling>_flow'.
@@ -177,6 +182,9 @@ class CInCFlow(GenerativeFlow):
                        f'{corners!r}.')
     if centre not in CENTRES:
       raise ValueError(f'centre must be one of {CENTRES}, got {centre!r}.')
+    if memory_saving not in MEMORY_SAVING:
+      raise ValueError(f'memory_saving must be one of {MEMORY_SAVING}, got '
+                       f'{memory_saving!r}.')
     tfib.base.check_positive_int(levels=levels, depth=depth,
                                  hidden_width=hidden_width,
                                  kernel_size=kernel_size)
@@ -205,7 +213,10 @@ class CInCFlow(GenerativeFlow):
     height, width, channels = squeeze.event_shape_out.as_list()
     squeezed = (height, width, channels)
     steps = [self._step(squeezed, level) for _ in range(depth)]
-    if opts['memory_saving']:
+    if opts['memory_saving'] == 'inverse':
+      steps = [[tfib.Reversible(steps, squeezed, dtype=opts['dtype'],
+                                name=f'reversible{level}')]]
+    elif opts['memory_saving']:
       steps = [[tfib.Recomputed(step, squeezed, dtype=opts['dtype'],
                                 name=f'recomputed_{step[-1].name}')]
                for step in steps]

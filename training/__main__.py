@@ -70,7 +70,8 @@ def _train(args):
                      'cinc)')
   with strategy.scope():
     model = artifacts.build_model(
-        config, **({'memory_saving': True} if args.memory_saving else {}))
+        config, **({'memory_saving': args.memory_saving}
+                   if args.memory_saving else {}))
     schedule = callbacks.WarmupSchedule(config['lr'], config['warmup_steps'],
                                         config['lr_drops'])
     optimizer_cls = {'adamax': keras.optimizers.Adamax,
@@ -371,11 +372,16 @@ def parser():
                           'into this many replicas')
   train.add_argument('--threads', type=_positive_int, default=None,
                      help='TensorFlow threads per pool (default: all cores)')
-  train.add_argument('--memory-saving', action='store_true',
+  train.add_argument('--memory-saving', nargs='?', const='recompute',
+                     choices=['recompute', 'inverse'], default=None,
                      help='recompute each flow step\'s activations in the '
-                          'backward pass instead of keeping them: training '
+                          'backward pass from its kept input (recompute, the '
+                          'default), or rebuild every step\'s input from the '
+                          'level\'s output with the exact inverses '
+                          '(inverse), instead of keeping them: training '
                           'memory stops growing with the depth, for about '
-                          'one more forward pass')
+                          'one more forward pass (and with inverse, one '
+                          'inverse pass)')
   train.add_argument('--jit', action='store_true',
                      help=_JIT_HELP + ': the train step and the samples')
   train.add_argument('--checkpoint-every', type=int, default=None,

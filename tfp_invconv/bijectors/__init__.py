@@ -23,6 +23,7 @@ from tfp_invconv.bijectors.one_by_one import Invertible1x1Conv
 from tfp_invconv.bijectors.pac_conv import PixelAdaptiveConv
 from tfp_invconv.bijectors.pac_coupling import PACCoupling
 from tfp_invconv.bijectors.recomputed import Recomputed
+from tfp_invconv.bijectors.recomputed import Reversible
 from tfp_invconv.bijectors.slog import SLog
 from tfp_invconv.bijectors.split import ConditionalPrior
 from tfp_invconv.bijectors.split import FactorOut

@@ -21,6 +21,14 @@ z = step.forward(x)   # the same values and gradients, less memory
 `CInCFlow(..., memory_saving=True)` wraps every step so. Reference: Chen
 et al., "Training Deep Nets with Sublinear Memory Cost" (2016); Glow trains
 this way by default.
+
+`Reversible` goes further for a whole chain of steps: it keeps only the
+chain's output, and the gradient rebuilds each step's input from its output
+with the step's exact inverse, last step first (Gomez et al., "The
+Reversible Residual Network", 2017). Memory then holds one step's
+activations and nothing per step, for one inverse and one forward pass
+more per step; the rebuilt inputs carry the inverses' round-off.
+`CInCFlow(..., memory_saving='inverse')` wraps each level's steps so.
 """
 
 import tensorflow as tf
@@ -57,18 +65,109 @@ class Recomputed(base.FlowBijectorBase):
     return dict()
 
   def _chain_forward(self, x):
-    log_det = 0.
-    for b in reversed(self._bijectors):
-      x, log_det = b.forward(x), log_det + b.forward_log_det_jacobian(
-          x, event_ndims=3)
-    return x, log_det
+    return _forward(reversed(self._bijectors), x)
 
   def _forward_and_log_det(self, x):
     return self._forward_recomputed(x)
 
   def _inverse_and_log_det(self, y):
-    log_det = 0.
-    for b in self._bijectors:
-      y, log_det = b.inverse(y), log_det + b.inverse_log_det_jacobian(
-          y, event_ndims=3)
-    return y, log_det
+    return _inverse(self._bijectors, y)
+
+
+def _forward(bijectors, x):
+  """(y, log-det) of bijectors applied in the order given."""
+  log_det = 0.
+  for b in bijectors:
+    x, log_det = b.forward(x), log_det + b.forward_log_det_jacobian(
+        x, event_ndims=3)
+  return x, log_det
+
+
+def _inverse(bijectors, y):
+  """(x, log-det of the inverse) of bijectors undone in the order given."""
+  log_det = 0.
+  for b in bijectors:
+    y, log_det = b.inverse(y), log_det + b.inverse_log_det_jacobian(
+        y, event_ndims=3)
+  return y, log_det
+
+
+class Reversible(base.FlowBijectorBase):
+  """A chain of flow steps whose gradient rebuilds each step's input from
+  its output with the exact inverse (module doc).
+
+  Forward:  y = s_n(... s_1(x)), log-det summed; only y is kept.
+  Gradient: for i = n .. 1: x_i = s_i^-1(y_i), then s_i run again on x_i to
+            backpropagate (dy_i, dlog-det) to dx_i = dy_{i-1} and s_i's
+            weights.
+  Inverse:  the steps' inverses in reverse order.
+
+  ```python
+  level = Reversible([[ActNorm(c), CInCConv2D(c), AffineCoupling(c)]
+                      for _ in range(depth)], (h, w, c))
+  ```
+  """
+
+  def __init__(self, steps, event_shape, dtype=tf.float32,
+               validate_args=False, name='reversible'):
+    """Args:
+      steps: flow steps in forward order, each a list of bijectors (first
+        applied first) with the event shape `event_shape` in and out.
+      event_shape: (H, W, C).
+    """
+    parameters = dict(locals())
+    self._steps = [list(step) for step in steps]
+    # Listed as tfb.Chain lists them, last applied first (as `Recomputed`).
+    self._bijectors = [b for step in reversed(self._steps)
+                       for b in reversed(step)]
+    super().__init__(event_shape_in=event_shape, dtype=dtype,
+                     validate_args=validate_args, parameters=parameters,
+                     name=name)
+
+  @property
+  def bijectors(self):
+    return list(self._bijectors)
+
+  @classmethod
+  def _parameter_properties(cls, dtype):
+    return dict()
+
+  def _forward_and_log_det(self, x):
+
+    @tf.custom_gradient
+    def chain(x):
+      y, log_det = _forward((b for step in self._steps for b in step), x)
+
+      def gradient(dy, dlog_det, variables=()):
+        if dlog_det is None:  # a loss that does not use the log-det
+          dlog_det = tf.zeros_like(log_det)
+        return self._backward(y, dy, dlog_det, variables)
+
+      return (y, log_det), gradient
+
+    return chain(x)
+
+  def _backward(self, y, dy, dlog_det, variables):
+    """(dx, [d variable]) from the output alone, one step at a time."""
+    variable_gradients = {v.ref(): None for v in variables}
+    for step in reversed(self._steps):
+      x, _ = _inverse(reversed(step), y)
+      x = tf.stop_gradient(x)
+      with tf.GradientTape() as tape:
+        tape.watch(x)
+        y_again, log_det = _forward(step, x)
+      watched = [v for v in tape.watched_variables()
+                 if v.ref() in variable_gradients]
+      dy, *gradients = tape.gradient(
+          (y_again, log_det), [x] + watched, output_gradients=(dy, dlog_det))
+      for v, g in zip(watched, gradients):
+        if g is not None:
+          previous = variable_gradients[v.ref()]
+          variable_gradients[v.ref()] = g if previous is None else previous + g
+      y = x
+    return dy, [variable_gradients[v.ref()] if
+                variable_gradients[v.ref()] is not None else tf.zeros_like(v)
+                for v in variables]
+
+  def _inverse_and_log_det(self, y):
+    return _inverse(self._bijectors, y)
