@@ -2,8 +2,10 @@
 
 For each depth D: a CInCFlow at the CIFAR-10 architecture (3 levels, width
 512, 32 x 32 x 3, CInC convolutions, affine couplings) takes training steps
-(`fit`'s step, Adamax, batch 64), plain and with `memory_saving=True` (each
-flow step's activations recomputed by the gradient). Each configuration
+(`fit`'s step, Adamax, batch 64), plain and with each `memory_saving`
+mode: 'recompute' (each flow step's activations recomputed from its kept
+input) and 'inverse' (each step's input rebuilt from the level's output by
+the exact inverses, then its activations recomputed). Each configuration
 runs in a fresh process. After a first step (tracing and ActNorm's
 initialisation) TensorFlow's CPU allocator statistics are reset, and a
 step's peak is the allocator's peak above the tensors held before it
@@ -13,12 +15,9 @@ median of `--repeats` steps.
   python -m benchmarks.memory --threads 1 --depths 8 16 32
 """
 
-import json
-import subprocess
-import sys
-
 from benchmarks import common
 
+MODES = ('recompute', 'inverse')
 ARCH = dict(levels=3, hidden_width=512, conv='cinc', coupling='affine')
 IMAGE = (32, 32, 3)
 
@@ -52,11 +51,9 @@ def measure(depth, memory_saving, args):
   """Runs `measure_here` in a fresh process."""
   code = ('import json; from benchmarks import common, memory; '
           f'common.set_threads({args.threads}); '
-          f'print(json.dumps(memory.measure_here({depth}, {memory_saving}, '
+          f'print(json.dumps(memory.measure_here({depth}, {memory_saving!r}, '
           f'{args.batch}, {args.repeats})))')
-  out = subprocess.run([sys.executable, '-c', code], capture_output=True,
-                       text=True, check=True).stdout
-  return json.loads(out.strip().splitlines()[-1])
+  return common.run_python(code)[0]
 
 
 def main(argv=None):
@@ -64,21 +61,29 @@ def main(argv=None):
                               repeats=2,
                               out='benchmarks/results/memory.md')
   parser.add_argument('--depths', type=int, nargs='+', default=[8, 16, 32])
+  parser.add_argument('--modes', nargs='+', default=list(MODES),
+                      choices=MODES, help='memory-saving modes to compare '
+                                          'with the plain step')
   args, command = common.parse(parser, argv)
+  header = ['D', 'peak MiB (plain)']
+  header += [f'peak MiB ({mode})' for mode in args.modes]
+  header += [f'plain / {mode}' for mode in args.modes]
+  header += ['step s (plain)'] + [f'step s ({mode})' for mode in args.modes]
+  header += [f'{mode} / plain time' for mode in args.modes]
   table = common.ResultsTable(
       args.out, 'Training-step memory with and without memory saving',
-      command, common.machine_description(args.threads),
-      ['D', 'peak MiB (plain)', 'peak MiB (memory saving)', 'plain / saving',
-       'step s (plain)', 'step s (saving)', 'saving / plain time'],
+      command, common.machine_description(args.threads), header,
       notes=['Peak: TensorFlow\'s CPU allocator peak during the steps, '
              'above the tensors held before them (weights, optimizer '
              'state). Fresh process per cell.'])
   for depth in args.depths:
     plain_mib, plain_s = measure(depth, False, args)
-    saving_mib, saving_s = measure(depth, True, args)
-    table.add([depth, f'{plain_mib:.0f}', f'{saving_mib:.0f}',
-               f'{plain_mib / saving_mib:.2f}', f'{plain_s:.2f}',
-               f'{saving_s:.2f}', f'{saving_s / plain_s:.2f}'])
+    saving = [measure(depth, mode, args) for mode in args.modes]
+    table.add([depth, f'{plain_mib:.0f}']
+              + [f'{mib:.0f}' for mib, _ in saving]
+              + [f'{plain_mib / mib:.2f}' for mib, _ in saving]
+              + [f'{plain_s:.2f}'] + [f'{s:.2f}' for _, s in saving]
+              + [f'{s / plain_s:.2f}' for _, s in saving])
   print(f'wrote {args.out}')
 
 
