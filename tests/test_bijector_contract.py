@@ -109,6 +109,13 @@ CASES = {
             [tfib.ActNorm(4, dtype=d), tfib.CInCConv2D(4, dtype=d),
              tfib.AffineCoupling(4, hidden_width=8, dtype=d)], (5, 6, 4),
             dtype=d), (5, 6, 4)),
+    'Reversible-steps': (
+        lambda d: tfib.Reversible(
+            [[tfib.ActNorm(4, dtype=d), tfib.CInCConv2D(4, dtype=d),
+              tfib.AffineCoupling(4, hidden_width=8, dtype=d)],
+             [tfib.ActNorm(4, dtype=d), tfib.Invertible1x1Conv(4, dtype=d),
+              tfib.CONFCoupling(4, hidden_width=8, dtype=d)]], (5, 6, 4),
+            dtype=d), (5, 6, 4)),
     'PACCoupling-realnvp': (
         lambda d: tfib.PACCoupling(4, variant='realnvp', split='channel',
                                    hidden_width=8, blocks=1, dtype=d),
