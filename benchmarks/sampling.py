@@ -26,10 +26,11 @@ COUPLINGS = ('affine', 'quad')
 IMAGE = (32, 32, 3)
 
 
-def _flow(arch, conv, coupling):
+def _flow(arch, conv, coupling, memory_saving=False):
   import tfp_invconv as ti
   from tfp_invconv import bijectors as tfib
-  flow = ti.CInCFlow(IMAGE, conv=conv, coupling=coupling, **ARCHS[arch])
+  flow = ti.CInCFlow(IMAGE, conv=conv, coupling=coupling,
+                     memory_saving=memory_saving, **ARCHS[arch])
   rng = np.random.default_rng(0)
   for b in tfib.base.walk_bijectors(flow):
     if isinstance(b, tfib.EmergingConv2D):

@@ -21,13 +21,15 @@ import time
 from benchmarks import common
 from benchmarks import sampling
 
+KINDS = ('sample', 'train')
 
-def _model(arch, conv, coupling, jit_compile):
+
+def _model(arch, conv, coupling, jit_compile, memory_saving):
   import keras
   from tfp_invconv.model import FlowModel
   keras.utils.set_random_seed(0)
-  model = FlowModel(sampling._flow(arch, conv, coupling), num_levels=256,
-                    seed=0)
+  model = FlowModel(sampling._flow(arch, conv, coupling, memory_saving),
+                    num_levels=256, seed=0)
   model.compile(optimizer=keras.optimizers.Adamax(1e-3),
                 jit_compile=jit_compile)
   return model
@@ -41,12 +43,12 @@ def _first_and_median(fn, repeats):
 
 
 def measure_here(arch, conv, coupling, kind, jit_compile, batch,
-                 train_batch, repeats):
+                 train_batch, repeats, memory_saving=False):
   """In this process: [first call s, median s] of sampling `batch` images
   (`kind='sample'`) or of one training step on `train_batch` ('train')."""
   import numpy as np
   import tensorflow as tf
-  model = _model(arch, conv, coupling, jit_compile)
+  model = _model(arch, conv, coupling, jit_compile, memory_saving)
   if kind == 'sample':
     z = tf.random.stateless_normal([batch, model.flow.latent_size], [0, 1])
     return _first_and_median(lambda: model.decode(tf.identity(z)).numpy(),
@@ -67,7 +69,8 @@ def measure(arch, conv, coupling, kind, jit_compile, args):
           f'common.set_threads({args.threads}); '
           'print(json.dumps(xla.measure_here('
           f'{arch!r}, {conv!r}, {coupling!r}, {kind!r}, {jit_compile}, '
-          f'{args.batch}, {args.train_batch}, {args.repeats})))')
+          f'{args.batch}, {args.train_batch}, {args.repeats}, '
+          f'{args.memory_saving or False!r})))')
   return common.run_python(code, args.max_gb)
 
 
@@ -91,14 +94,22 @@ def main(argv=None):
                       choices=sampling.COUPLINGS)
   parser.add_argument('--convs', nargs='+', default=list(sampling.CONVS),
                       choices=sampling.CONVS)
+  parser.add_argument('--kinds', nargs='+', default=list(KINDS),
+                      choices=KINDS)
+  parser.add_argument('--memory-saving', choices=['recompute', 'inverse'],
+                      default=None, help='build the flows with this '
+                                         'memory saving (CInCFlow)')
   parser.add_argument('--max-gb', type=float, default=16.,
                       help='stop a configuration whose process passes this '
                            'much resident memory')
   args, command = common.parse(parser, argv)
-  out = args.out or (f'benchmarks/results/xla_{"_".join(args.arch)}'
+  saving = f'_{args.memory_saving}' if args.memory_saving else ''
+  out = args.out or (f'benchmarks/results/xla_{"_".join(args.arch)}{saving}'
                      f'_threads{args.threads or "all"}.md')
   header = ['arch', 'conv', 'coupling']
-  for kind in (f'sample {args.batch}', f'train step {args.train_batch}'):
+  for kind in args.kinds:
+    kind = {'sample': f'sample {args.batch}',
+            'train': f'train step {args.train_batch}'}[kind]
     header += [f'{kind} s (plain)', 'XLA', 'XLA / plain',
                'first call s plain / XLA', 'peak GB plain / XLA']
   table = common.ResultsTable(
@@ -112,7 +123,7 @@ def main(argv=None):
     for coupling in args.couplings:
       for conv in args.convs:
         row = [arch, conv, coupling]
-        for kind in ('sample', 'train'):
+        for kind in args.kinds:
           results = [measure(arch, conv, coupling, kind, jit, args)
                      for jit in (False, True)]
           row += _cells([r[0] for r in results], [r[1] for r in results],
