@@ -92,6 +92,16 @@ def _inverse(bijectors, y):
   return y, log_det
 
 
+def _after(x, gradient):
+  """x plus a zero computed from `gradient`. The data dependency makes a
+  graph (XLA included, which ignores control dependencies) rebuild a step
+  only once the backward pass reaches it; otherwise every step's inverse
+  and recomputation, which need only the kept output, may run early and
+  hold all the activations at once."""
+  first = tf.reduce_max(tf.reshape(gradient, [-1])[:1])
+  return x + tf.cast(tf.where(tf.math.is_nan(first), first, 0.), x.dtype)
+
+
 class Reversible(base.FlowBijectorBase):
   """A chain of flow steps whose gradient rebuilds each step's input from
   its output with the exact inverse (module doc).
@@ -151,7 +161,7 @@ class Reversible(base.FlowBijectorBase):
     """(dx, [d variable]) from the output alone, one step at a time."""
     variable_gradients = {v.ref(): None for v in variables}
     for step in reversed(self._steps):
-      x, _ = _inverse(reversed(step), y)
+      x, _ = _inverse(reversed(step), _after(y, dy))
       x = tf.stop_gradient(x)
       with tf.GradientTape() as tape:
         tape.watch(x)
