@@ -81,10 +81,10 @@ def read_curve(run_dir):
 def projected_steps(curve, target):
   """Steps at which a straight line through test bits/dim against log10
   (steps), fitted to the last half of the epochs, reaches `target`; None
-  when it does not fall or has too few points."""
+  when it does not fall, has too few points or a non-finite one."""
   steps, bpd = np.array(curve['step']), np.array(curve['val_bpd'])
   half = len(steps) // 2
-  if len(steps) - half < 3:
+  if len(steps) - half < 3 or not np.isfinite(bpd[half:]).all():
     return None
   slope, intercept = np.polyfit(np.log10(steps[half:]), bpd[half:], 1)
   if slope >= 0:
@@ -136,7 +136,8 @@ def _verdict(curve, target):
     return 'Met.'
   steps = projected_steps(curve, target)
   if steps is None:
-    return 'Not met; too few epochs, or a curve too flat, to project.'
+    return ('Not met; too few epochs, a curve too flat or rising, or a '
+            'non-finite test bits/dim in its last half: no projection.')
   per_step = (curve['cpu_hours'][-1] / curve['step'][-1]
               if 'cpu_hours' in curve else math.nan)
   return (f'Not met yet. A line through the last half of the curve against '

@@ -320,3 +320,12 @@ def test_a_fresh_process_past_its_memory_cap_is_stopped():
           'print(1)')
   value, peak_gb = common.run_python(grow, max_gb=0.5)
   assert value is None and 0.5 < peak_gb < 2.5
+
+
+def test_a_curve_with_an_infinite_test_point_is_not_projected():
+  from benchmarks import long_runs
+  falling = dict(step=[100, 200, 400, 800, 1600, 3200],
+                 val_bpd=[3.0, 2.8, 2.6, 2.4, 2.2, 2.0])
+  assert long_runs.projected_steps(falling, 1.5) > 3200
+  falling['val_bpd'][-1] = float('inf')
+  assert long_runs.projected_steps(falling, 1.5) is None

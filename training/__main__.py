@@ -163,7 +163,7 @@ def _evaluate(args):
   model, config = _load(args)
   test = data.load(args.dataset or config['dataset'], 'test', args.data_dir)
   bpd = data.bits_per_dim_per_image(model, test, progress=True)
-  print(f'test bits/dim: {np.mean(bpd):.4f} ({len(bpd)} images)')
+  print(f'test bits/dim: {_bits(np.mean(bpd))} ({len(bpd)} images)')
   if args.worst:
     _show_worst(args, test, bpd, config['num_levels'])
   return float(np.mean(bpd))
@@ -178,16 +178,21 @@ def _show_worst(args, test, bpd, num_levels):
   worst = np.argsort(-bpd)[:args.worst]
   rest = np.delete(bpd, worst)
   print(f'the {len(worst)} highest (test image: bits/dim): ' + ', '.join(
-      f'{i}: {bpd[i]:.2f}' for i in worst))
-  print(f'they add {np.mean(bpd) - np.mean(rest):.4f} to the mean; the other '
-        f'{len(rest)} average {np.mean(rest):.4f} (median of all '
-        f'{np.median(bpd):.4f})')
+      f'{i}: {_bits(bpd[i])}' for i in worst))
+  print(f'they add {_bits(np.mean(bpd) - np.mean(rest))} to the mean; the '
+        f'other {len(rest)} average {_bits(np.mean(rest))} (median of all '
+        f'{_bits(np.median(bpd))})')
   images = next(iter(test.images.batch(int(worst.max()) + 1))).numpy()
   path = _output(args, 'worst_test_images.png')
   artifacts.save_grid(path, images[worst], num_levels, rows=len(worst),
                       title='highest bits/dim',
-                      row_labels=[f'{i}: {bpd[i]:.1f}' for i in worst])
+                      row_labels=[f'{i}: {_bits(bpd[i])}' for i in worst])
   print(f'images: {path}')
+
+
+def _bits(value):
+  """Bits/dim to 4 decimals, or in exponent notation when huge."""
+  return f'{value:.4f}' if abs(value) < 1e4 else f'{value:.3e}'
 
 
 def _sample(args):

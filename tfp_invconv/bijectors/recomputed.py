@@ -36,22 +36,14 @@ import tensorflow as tf
 from tfp_invconv.bijectors import base
 
 
-class Recomputed(base.FlowBijectorBase):
-  """A chain of bijectors (in forward order) whose gradient recomputes its
-  activations (module doc)."""
+class _Wrapper(base.FlowBijectorBase):
+  """A chain of bijectors with its own gradient. They are listed as
+  tfb.Chain lists them, last applied first: walking the flow meets the
+  weights in the same order with and without the wrapper."""
 
-  def __init__(self, bijectors, event_shape, dtype=tf.float32,
-               validate_args=False, name='recomputed'):
-    """Args:
-      bijectors: the chain, first applied first, each with the event shape
-        `event_shape` in and out.
-      event_shape: (H, W, C).
-    """
-    parameters = dict(locals())
-    # Listed as tfb.Chain lists them, last applied first: walking the flow
-    # meets the weights in the same order with and without the wrapper.
-    self._bijectors = list(reversed(bijectors))
-    self._forward_recomputed = tf.recompute_grad(self._chain_forward)
+  def __init__(self, bijectors, event_shape, dtype, validate_args,
+               parameters, name):
+    self._bijectors = list(bijectors)
     super().__init__(event_shape_in=event_shape, dtype=dtype,
                      validate_args=validate_args, parameters=parameters,
                      name=name)
@@ -64,14 +56,31 @@ class Recomputed(base.FlowBijectorBase):
   def _parameter_properties(cls, dtype):
     return dict()
 
+  def _inverse_and_log_det(self, y):
+    return _inverse(self._bijectors, y)
+
+
+class Recomputed(_Wrapper):
+  """A chain of bijectors (in forward order) whose gradient recomputes its
+  activations (module doc)."""
+
+  def __init__(self, bijectors, event_shape, dtype=tf.float32,
+               validate_args=False, name='recomputed'):
+    """Args:
+      bijectors: the chain, first applied first, each with the event shape
+        `event_shape` in and out.
+      event_shape: (H, W, C).
+    """
+    parameters = dict(locals())
+    self._forward_recomputed = tf.recompute_grad(self._chain_forward)
+    super().__init__(reversed(bijectors), event_shape, dtype, validate_args,
+                     parameters, name)
+
   def _chain_forward(self, x):
     return _forward(reversed(self._bijectors), x)
 
   def _forward_and_log_det(self, x):
     return self._forward_recomputed(x)
-
-  def _inverse_and_log_det(self, y):
-    return _inverse(self._bijectors, y)
 
 
 def _forward(bijectors, x):
@@ -102,7 +111,7 @@ def _after(x, gradient):
   return x + tf.cast(tf.where(tf.math.is_nan(first), first, 0.), x.dtype)
 
 
-class Reversible(base.FlowBijectorBase):
+class Reversible(_Wrapper):
   """A chain of flow steps whose gradient rebuilds each step's input from
   its output with the exact inverse (module doc).
 
@@ -127,20 +136,9 @@ class Reversible(base.FlowBijectorBase):
     """
     parameters = dict(locals())
     self._steps = [list(step) for step in steps]
-    # Listed as tfb.Chain lists them, last applied first (as `Recomputed`).
-    self._bijectors = [b for step in reversed(self._steps)
-                       for b in reversed(step)]
-    super().__init__(event_shape_in=event_shape, dtype=dtype,
-                     validate_args=validate_args, parameters=parameters,
-                     name=name)
-
-  @property
-  def bijectors(self):
-    return list(self._bijectors)
-
-  @classmethod
-  def _parameter_properties(cls, dtype):
-    return dict()
+    super().__init__([b for step in reversed(self._steps)
+                      for b in reversed(step)], event_shape, dtype,
+                     validate_args, parameters, name)
 
   def _forward_and_log_det(self, x):
 
@@ -178,6 +176,3 @@ class Reversible(base.FlowBijectorBase):
     return dy, [variable_gradients[v.ref()] if
                 variable_gradients[v.ref()] is not None else tf.zeros_like(v)
                 for v in variables]
-
-  def _inverse_and_log_det(self, y):
-    return _inverse(self._bijectors, y)
