@@ -104,11 +104,12 @@ class ResultsTable:
     write_markdown(self.path, rows=self.rows, **self._page)
 
 
-def _resident_gb(pid):
+def _memory_gb(pid, field):
+  """A /proc/<pid>/status memory field ('VmRSS', 'VmHWM') in GB; 0 if gone."""
   try:
     with open(f'/proc/{pid}/status') as f:
       for line in f:
-        if line.startswith('VmRSS:'):
+        if line.startswith(field + ':'):
           return int(line.split()[1]) / 2 ** 20
   except OSError:
     pass
@@ -120,21 +121,19 @@ def run_python(code, max_gb=None):
 
   Returns (that value, or None if the process passed `max_gb` of resident
   memory and was killed; its peak resident GB). Without a cap, a process
-  that outgrows the RAM swaps the machine instead of failing.
+  that outgrows the RAM swaps the machine instead of failing. The peak is
+  the process's own high-water mark, sampled every 0.2 s (the kernel's
+  ru_maxrss would count the parent's memory at the fork).
   """
   with tempfile.TemporaryFile('w+') as out:
     process = subprocess.Popen([sys.executable, '-c', code], stdout=out)
-    killed = False
-    while True:
-      pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-      if pid:
-        break
-      if max_gb and not killed and _resident_gb(process.pid) > max_gb:
+    killed, peak_gb = False, 0.
+    while process.poll() is None:
+      peak_gb = max(peak_gb, _memory_gb(process.pid, 'VmHWM'))
+      if max_gb and not killed and _memory_gb(process.pid, 'VmRSS') > max_gb:
         process.kill()
         killed = True
       time.sleep(0.2)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    peak_gb = usage.ru_maxrss / 2 ** 20
     if killed:
       return None, peak_gb
     if process.returncode:
