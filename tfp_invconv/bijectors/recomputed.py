@@ -85,20 +85,22 @@ class Recomputed(_Wrapper):
 
 def _forward(bijectors, x):
   """(y, log-det) of bijectors applied in the order given."""
-  log_det = 0.
-  for b in bijectors:
-    x, log_det = b.forward(x), log_det + b.forward_log_det_jacobian(
-        x, event_ndims=3)
-  return x, log_det
+  return _through(bijectors, x,
+                  lambda b: (b.forward, b.forward_log_det_jacobian))
 
 
 def _inverse(bijectors, y):
   """(x, log-det of the inverse) of bijectors undone in the order given."""
+  return _through(bijectors, y,
+                  lambda b: (b.inverse, b.inverse_log_det_jacobian))
+
+
+def _through(bijectors, x, direction):
   log_det = 0.
   for b in bijectors:
-    y, log_det = b.inverse(y), log_det + b.inverse_log_det_jacobian(
-        y, event_ndims=3)
-  return y, log_det
+    transform, log_det_jacobian = direction(b)
+    x, log_det = transform(x), log_det + log_det_jacobian(x, event_ndims=3)
+  return x, log_det
 
 
 def _after(x, gradient):
