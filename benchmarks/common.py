@@ -77,6 +77,15 @@ def machine_description(threads):
           f'Python {platform.python_version()}, TensorFlow {tf.__version__}')
 
 
+def atomic_write_json(path, value):
+  """Writes `value` as JSON so that a reader sees the old file or the whole
+  new one, never a part."""
+  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+  with open(path + '.tmp', 'w') as f:
+    json.dump(value, f, indent=1)
+  os.replace(path + '.tmp', path)
+
+
 def write_markdown(path, title, command, machine, header, rows, notes=()):
   os.makedirs(os.path.dirname(path), exist_ok=True)
   lines = [f'# {title}', '', f'Command: `{command}`', '', f'Machine: {machine}',

@@ -183,7 +183,7 @@ def _checkpoint_each_evaluation(state, curve_path, curve, clock):
       curve['train_bpd'].append(float(logs['bpd']))
       curve['curve_bpd'].append(float(logs['val_bpd']))
       if math.isfinite(float(logs['bpd'])):
-        _save(curve_path, dict(curve, **clock()))
+        common.atomic_write_json(curve_path, dict(curve, **clock()))
         state.save()
 
   return CheckpointEachEvaluation()
@@ -245,13 +245,6 @@ def train_one(args, run):
               **{k: v for k, v in clock().items() if k != 'settings'})
 
 
-def _save(path, result):
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path + '.tmp', 'w') as f:
-    json.dump(result, f, indent=1)
-  os.replace(path + '.tmp', path)
-
-
 def _exit_with(parent):
   """Ends this worker when the benchmark process that started it dies
   (killed, not just interrupted), instead of training on orphaned."""
@@ -287,7 +280,7 @@ def run_all(args, runs):
     futures = {pool.submit(train_one, args, r): r for r in todo}
     for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
       result = future.result()
-      _save(_run_path(args, result), result)
+      common.atomic_write_json(_run_path(args, result), result)
       shutil.rmtree(_partial_dir(args, result), ignore_errors=True)
       print(f'[{done}/{len(todo)}] {result["dataset"]} {result["model"]} '
             f'seed {result["seed"]}: test {result["test_bpd"]:.4f} bits/dim '

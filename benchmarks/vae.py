@@ -94,6 +94,7 @@ class VAE:
       self.flow = ti.SymmetricConvVectorFlow(
           args.latents, depth=args.flows, hidden_width=args.conf_width,
           conf_layers=args.conf_layers, context_features=args.context,
+          growth='power',  # the bound the reported runs were trained with
           mixing='lu' if posterior == 'conf_lu' else 'reverse',
           activation='elu' if posterior == 'conf_elu' else 'relu')
       self.flow.forward(tf_zeros(args.latents),
@@ -269,7 +270,7 @@ def train_one(args, posterior, seed, train, test):
       curve.update(cpu_s=curve['cpu_s'] + time.process_time() - start_cpu,
                    wall_s=curve['wall_s'] + time.perf_counter() - start_wall)
       start_wall, start_cpu = time.perf_counter(), time.process_time()
-      _save(curve_path, curve)
+      common.atomic_write_json(curve_path, curve)
       manager.save()
       print(f'{posterior} seed {seed} step {int(step.numpy())}: curve '
             f'-ELBO {value:.2f}', flush=True)
@@ -441,13 +442,6 @@ SETTINGS = ('batch', 'lr', 'latents', 'context', 'hidden', 'flows',
 
 def settings(args):
   return {k: getattr(args, k) for k in SETTINGS}
-
-
-def _save(path, value):
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path + '.tmp', 'w') as f:
-    json.dump(value, f)
-  os.replace(path + '.tmp', path)
 
 
 def _result_path(args, posterior, seed):
@@ -640,12 +634,12 @@ def main(argv=None):
       result = _saved(args, posterior, seed)
       if result is None and not report_only:
         result = train_one(args, posterior, seed, train, test)
-        _save(_result_path(args, posterior, seed), result)
+        common.atomic_write_json(_result_path(args, posterior, seed), result)
       if result and 'usage' not in result:
         usage = _usage_from_checkpoint(args, result, test)
         if usage is not None:
           result['usage'] = usage
-          _save(_result_path(args, posterior, seed), result)
+          common.atomic_write_json(_result_path(args, posterior, seed), result)
       if result:
         results.append(result)
   refits = [_refit(args, posterior, seed, train, test, report_only)
@@ -659,7 +653,7 @@ def _refit(args, posterior, seed, train, test, report_only):
                   refit_steps=args.refit_steps)
   if result is None and not report_only:
     result = refit_one(args, posterior, seed, train, test)
-    _save(_result_path(args, 'refit_' + posterior, seed), result)
+    common.atomic_write_json(_result_path(args, 'refit_' + posterior, seed), result)
   return result
 
 

@@ -132,8 +132,10 @@ class CInCFlow(GenerativeFlow):
 
   def __init__(self, image_shape, levels=3, depth=32, hidden_width=512,
                conv='cinc', coupling='quad', kernel_size=3, centre='lu',
-               scale='sigmoid', corners='top_left', solver='rows',
-               conf_layers=2, dct_type=2, memory_saving=False,
+               scale='tanh', log_scale_bound=2., corners='top_left',
+               solver='rows',
+               conf_layers=2, conf_growth='linear', dct_type=2,
+               memory_saving=False,
                dtype=tf.float32, validate_args=False, name=None):
     """Builds the flow.
 
@@ -152,12 +154,21 @@ class CInCFlow(GenerativeFlow):
         matrix that starts as a random rotation) or 'triangular' (the
         paper's masked centre). `conv='cinc', centre='triangular'` is the
         paper's reference model: ActNorm -> CInC -> coupling, no 1x1.
-      scale: coupling scale, 'sigmoid' (sigmoid(r + 2)) or 'exp'.
+      scale: how the affine and Quad couplings and the learned priors
+        parametrise their scales (`AffineTransform`): 'tanh' (the default,
+        log s = c tanh(r / c) everywhere, so every scale is in
+        (e^-c, e^c)), 'sigmoid' (the papers' reference models:
+        sigmoid(r + 2) in the couplings, Glow's exp in the priors) or
+        'exp' (exp in both).
+      log_scale_bound: c of the 'tanh' scales.
       corners: 'top_left' (the paper) or 'alternate' (top-left and
         bottom-right CInC convolutions in turn).
       solver: 'rows', 'wavefront' or 'jacobi', for the convolution inverses
         (`CInCConv2D`).
       conf_layers: m, sub-layers of each CONF coupling.
+      conf_growth: 'linear' (each CONF sub-layer at most linear, the
+        default) or 'power' (the earlier bound, for models trained with
+        it): `CONFCoupling`'s `growth`.
       dct_type: DCT of the symmetric convolutions and CONF couplings.
       memory_saving: False, True or 'recompute': the gradient recomputes
         each step's activations from its kept input instead of keeping them
@@ -192,8 +203,10 @@ class CInCFlow(GenerativeFlow):
     _check_shape(image_shape, levels, coupling)
     self._options = dict(
         hidden_width=hidden_width, conv=conv, coupling=coupling,
-        kernel_size=kernel_size, centre=centre, scale=scale, corners=corners,
-        solver=solver, conf_layers=conf_layers, dct_type=dct_type, dtype=dtype,
+        kernel_size=kernel_size, centre=centre, scale=scale,
+        log_scale_bound=log_scale_bound, corners=corners,
+        solver=solver, conf_layers=conf_layers, conf_growth=conf_growth,
+        dct_type=dct_type, dtype=dtype,
         validate_args=validate_args, memory_saving=memory_saving)
     self._step_count = 0
     normalizing = self._level(image_shape, 1, levels, depth)
@@ -221,15 +234,16 @@ class CInCFlow(GenerativeFlow):
                                 name=f'recomputed_{step[-1].name}')]
                for step in steps]
     steps = [b for step in steps for b in step]
+    prior = dict(scale='tanh' if opts['scale'] == 'tanh' else 'exp',
+                 log_scale_bound=opts['log_scale_bound'], dtype=opts['dtype'])
     if level == levels:
-      tail = [tfib.LearnedPrior(channels, dtype=opts['dtype'],
-                                name=f'top_prior{level}'),
+      tail = [tfib.LearnedPrior(channels, name=f'top_prior{level}', **prior),
               tfb.Reshape([height * width * channels], list(squeezed))]
     else:
       inner = self._level((height, width, channels // 2), level + 1, levels,
                           depth)
-      tail = [tfib.ConditionalPrior(channels, dtype=opts['dtype'],
-                                    name=f'split_prior{level}'),
+      tail = [tfib.ConditionalPrior(channels, name=f'split_prior{level}',
+                                    **prior),
               tfib.FactorOut(squeezed, inner, dtype=opts['dtype'],
                              name=f'factor_out{level}')]
     # tfb.Chain applies its list right to left.
@@ -267,11 +281,15 @@ class CInCFlow(GenerativeFlow):
     if opts['coupling'] == 'conf':
       return tfib.CONFCoupling(channels, hidden_width=opts['hidden_width'],
                                num_layers=opts['conf_layers'],
+                               growth=opts['conf_growth'],
+                               log_scale_bound=opts['log_scale_bound'],
                                dct_type=opts['dct_type'], name=name, **common)
     coupling_cls = (tfib.QuadCoupling if opts['coupling'] == 'quad'
                     else tfib.AffineCoupling)
     return coupling_cls(channels, hidden_width=opts['hidden_width'],
-                        scale=opts['scale'], name=name, **common)
+                        scale=opts['scale'],
+                        log_scale_bound=opts['log_scale_bound'], name=name,
+                        **common)
 
 
 def GlowFlow(image_shape, levels=3, depth=32, hidden_width=512, **kwargs):
@@ -306,13 +324,15 @@ class SymmetricConvVectorFlow(GenerativeFlow):
   """
 
   def __init__(self, features, depth=4, hidden_width=64, conf_layers=2,
-               dct_type=2, max_scale=1.135, context_features=0,
-               mixing='reverse', activation='relu', dtype=tf.float32,
+               dct_type=2, growth='linear', max_scale=1.135,
+               context_features=0, mixing='reverse', activation='relu',
+               dtype=tf.float32,
                validate_args=False, name='symmetric_conv_vector_flow'):
     """Builds the flow; with `context_features` K > 0 it is conditional:
     `flow.forward(z, context=c)` for c of shape [..., K], and
     `distribution.log_prob(x, bijector_kwargs={'context': c})`.
-    `activation` is the conditioners' hidden activation (`CONFCoupling`)."""
+    `activation` is the conditioners' hidden activation, and `growth` and
+    `max_scale` bound each sub-layer (`CONFCoupling`)."""
     parameters = dict(locals())
     features = int(features)
     if features % 2:
@@ -324,7 +344,8 @@ class SymmetricConvVectorFlow(GenerativeFlow):
     for step in range(depth):
       layers.append(tfib.CONFCoupling(
           features, hidden_width=hidden_width, num_layers=conf_layers,
-          dct_type=dct_type, event_rank=1, max_scale=max_scale,
+          dct_type=dct_type, event_rank=1, growth=growth,
+          max_scale=max_scale,
           context_features=context_features, activation=activation,
           dtype=dtype, validate_args=validate_args, name=f'conf_s{step}'))
       layers.append(

@@ -27,7 +27,9 @@ def _config(args, train_data):
   config = presets.get(args.preset, model=args.model, variant=args.variant,
                        order=args.order, components=args.components,
                        blocks=args.blocks, conv=args.conv, centre=args.centre,
-                       coupling=args.coupling, levels=args.levels,
+                       coupling=args.coupling, scale=args.scale,
+                       log_scale_bound=args.log_scale_bound,
+                       levels=args.levels,
                        depth=args.depth, hidden_width=args.hidden_width,
                        batch_size=args.batch_size, lr=args.lr,
                        warmup_steps=args.warmup_steps)
@@ -47,7 +49,7 @@ def _stop_on_signals():
 
 def _train(args):
   import keras
-  from training import artifacts, callbacks, data, distribute
+  from training import artifacts, callbacks, data, distribute, presets
 
   _stop_on_signals()
   strategy = distribute.make_strategy(args.strategy, args.cpu_replicas)
@@ -60,6 +62,11 @@ def _train(args):
     test_data = None
   config = _config(args, train_data)
   saved = artifacts.read_config(out)
+  if saved and args.scale is None:
+    # A run saved before scales were bounded resumes with the scales it has.
+    config['scale'] = presets.model_options(saved)['scale']
+  if saved and args.log_scale_bound is None:
+    config['log_scale_bound'] = presets.model_options(saved)['log_scale_bound']
   change = saved and artifacts.architecture_change(saved, config)
   if change:
     raise UsageError(f'{out} holds a run of another architecture ({change}); '
@@ -318,6 +325,7 @@ def _add_model_source(command):
 def parser():
   from tfp_invconv.bijectors.pac_conv import ORDERS
   from tfp_invconv.bijectors.pac_coupling import VARIANTS
+  from tfp_invconv.bijectors.coupling import SCALES
   from tfp_invconv.flows import CENTRES, CONVS, COUPLINGS
   from training.presets import MODELS, PRESETS
   p = _Parser(prog='python -m training',
@@ -393,9 +401,13 @@ def parser():
                      help='also checkpoint every N steps (always per epoch)')
   for key, choices in (('model', MODELS), ('conv', CONVS),
                        ('centre', CENTRES), ('coupling', COUPLINGS),
+                       ('scale', SCALES),
                        ('variant', VARIANTS), ('order', ORDERS)):
     train.add_argument(f'--{key}', default=None, choices=choices,
                        help=f'{key} of the flow (overrides the preset)')
+  train.add_argument('--log-scale-bound', type=float, default=None,
+                     help="c of the 'tanh' scales, log s = c tanh(r / c) "
+                     '(default 2; overrides the preset)')
   for key in ('levels', 'depth', 'hidden-width', 'blocks', 'components'):
     train.add_argument(f'--{key}', type=_positive_int, default=None,
                        help=f'{key} of the flow (overrides the preset)')

@@ -61,14 +61,19 @@ PRESETS = {
 }
 
 MODELS = ('cinc', 'pac')
-CINC_KEYS = ('levels', 'depth', 'hidden_width', 'conv', 'centre', 'coupling')
+CINC_KEYS = ('levels', 'depth', 'hidden_width', 'conv', 'centre', 'coupling',
+             'scale', 'log_scale_bound', 'conf_growth')
 PAC_KEYS = ('levels', 'hidden_width', 'blocks', 'checkerboard', 'channel',
             'variant', 'order', 'kernel_size', 'features', 'components')
 MODEL_KEYS = ('model',) + CINC_KEYS + tuple(
     k for k in PAC_KEYS if k not in CINC_KEYS)
 # Runs saved before these were options: CInC flows with the triangular
-# centre.
-MODEL_DEFAULTS = {'model': 'cinc', 'centre': 'triangular'}
+# centre and unbounded scales.
+MODEL_DEFAULTS = {'model': 'cinc', 'centre': 'triangular', 'scale': 'sigmoid',
+                  'log_scale_bound': 2., 'conf_growth': 'power'}
+# What a new run gets when neither the preset nor the command line says.
+NEW_RUN_DEFAULTS = {'scale': 'tanh', 'log_scale_bound': 2.,
+                    'conf_growth': 'linear'}
 
 
 def model_options(config):
@@ -83,6 +88,6 @@ def get(name, **overrides):
   """A preset with command-line overrides (None values are ignored)."""
   if name not in PRESETS:
     raise ValueError(f'unknown preset {name!r}; choose from {sorted(PRESETS)}')
-  config = dict(PRESETS[name])
+  config = dict(NEW_RUN_DEFAULTS, **PRESETS[name])
   config.update({k: v for k, v in overrides.items() if v is not None})
   return config

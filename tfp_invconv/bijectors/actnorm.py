@@ -9,7 +9,9 @@ first batch so that its output has zero mean and unit variance per channel;
 whether that happened is a saved weight, so restoring a checkpoint never
 re-initialises. `LearnedPrior` is the same map with zero initial values: it
 turns the flow's top-level latent into a standard normal one, i.e. it learns
-the top prior N(mu, sigma) with mu = -b and sigma = exp(-log_s).
+the top prior N(mu, sigma) with mu = -b and sigma = exp(-log_s); by default
+its log-scale is soft-clamped, log_s = c tanh(raw / c), so sigma stays in
+(e^-c, e^c).
 """
 
 import contextlib
@@ -17,6 +19,7 @@ import contextlib
 import tensorflow as tf
 
 from tfp_invconv.bijectors import base
+from tfp_invconv.bijectors.coupling import LOG_SCALE_BOUND
 
 @contextlib.contextmanager
 def data_dependent_init(actnorms):
@@ -62,20 +65,31 @@ class _ChannelAffine(base.FlowBijectorBase):
                      dtype=dtype, validate_args=validate_args,
                      parameters=parameters, name=name)
 
-  def _log_det(self, x):
-    return base.constant_log_det(x, tf.reduce_sum(self._log_scale))
+  def log_scale(self):
+    """The per-channel log s the map applies (|log s| <= MAX_LOG_SCALE, so
+    |y| <= e^10 (|x| + |b|) and |x| <= e^10 |y| + |b|)."""
+    return base.bounded_log_scale(self._log_scale)
+
+  def _log_det(self, x, log_scale):
+    return base.constant_log_det(x, tf.reduce_sum(log_scale))
 
   def _forward_and_log_det(self, x):
-    y = (x + self._bias) * tf.exp(self._log_scale)
-    return y, self._log_det(x)
+    log_scale = self.log_scale()
+    y = (x + self._bias) * tf.exp(log_scale)
+    return y, self._log_det(x, log_scale)
 
   def _inverse_and_log_det(self, y):
-    x = y * tf.exp(-tf.convert_to_tensor(self._log_scale)) - self._bias
-    return x, -self._log_det(y)
+    log_scale = self.log_scale()
+    x = y * tf.exp(-log_scale) - self._bias
+    return x, -self._log_det(y, log_scale)
 
 
 class ActNorm(_ChannelAffine):
-  """Activation normalisation with data-dependent initialisation."""
+  """Activation normalisation with data-dependent initialisation.
+
+  Growth bound: |log s| <= 10 (`base.MAX_LOG_SCALE`), so
+  |y| <= e^10 (|x| + |b|) and |x| <= e^10 |y| + |b|.
+  """
 
   def __init__(self, channels, dtype=tf.float32, validate_args=False,
                name='actnorm', epsilon=1e-6):
@@ -104,9 +118,24 @@ class ActNorm(_ChannelAffine):
 
 
 class LearnedPrior(_ChannelAffine):
-  """The learned top prior N(mu, sigma) per channel, as z -> (z - mu)/sigma."""
+  """The learned top prior N(mu, sigma) per channel, as z -> (z - mu)/sigma.
 
-  def __init__(self, channels, dtype=tf.float32, validate_args=False,
-               name='learned_prior'):
+  `scale`: 'tanh' (default; log(1 / sigma) = c tanh(raw / c) with
+  c = `log_scale_bound`) or 'exp' (Glow's 1 / sigma = exp(raw), within
+  the linear layers' |log s| <= 10).
+
+  Growth bound ('tanh'): |y| <= e^c (|x| + |mu|) and |x| <= e^c |y| + |mu|.
+  """
+
+  def __init__(self, channels, scale='tanh', log_scale_bound=LOG_SCALE_BOUND,
+               dtype=tf.float32, validate_args=False, name='learned_prior'):
     parameters = dict(locals())
+    if scale not in ('tanh', 'exp'):
+      raise ValueError(f"scale must be 'tanh' or 'exp', got {scale!r}.")
+    self._bound = float(log_scale_bound) if scale == 'tanh' else None
     super().__init__(channels, dtype, validate_args, parameters, name)
+
+  def log_scale(self):
+    if self._bound is None:
+      return super().log_scale()
+    return base.soft_clip(self._log_scale, self._bound)

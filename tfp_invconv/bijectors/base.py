@@ -63,6 +63,18 @@ def random_normal(shape, stddev, dtype):
   return keras.random.normal(shape, stddev=stddev, dtype=dtype)
 
 
+# Bound on the log of every learned diagonal scale of the linear layers
+# (ActNorm, the LU and triangular centres, the DCT spectra): a hard clip that
+# trained layers stay far inside (their largest |log s| is below 2), so that
+# no weight value can make a scale overflow or vanish.
+MAX_LOG_SCALE = 10.
+
+
+def bounded_log_scale(log_scale):
+  """log_scale clipped to [-MAX_LOG_SCALE, MAX_LOG_SCALE]."""
+  return tf.clip_by_value(log_scale, -MAX_LOG_SCALE, MAX_LOG_SCALE)
+
+
 def soft_clip(raw, bound):
   """bound * tanh(raw / bound): the identity near 0, within (-bound, bound)."""
   return bound * tf.tanh(raw / bound)

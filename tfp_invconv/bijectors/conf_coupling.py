@@ -10,18 +10,39 @@ where w (*) is the DCT-diagonal symmetric convolution with spectrum w(x1)
 
   Forward:  y1 = x1,  y2 = (f^(1) o ... o f^(m))(x2; x1) + t(x1)
   Log-det:  sum over sub-layers of
-            sum log|w| - sum log(a|u| + 1) + sum log|s| + sum a'|b|
-            (u = w (*) v, b = s * f_a(u): the log-derivative of g_a' at b)
+            sum log|w| + sum log f_a'(u) + sum log|s| + sum log g_a''(b)
+            (u = w (*) v, b = s * f_a(u); log g_a''(b) = a'|b| inside
+            the S-Log's linear tails, `slog.py`)
   Inverse:  v = y2 - t(x1), then each sub-layer undone in reverse order.
 
-Growth control. g_a'(s f_a(u)) = ((1 + a|u|)^(s a'/a) - 1) / a': with s and
-a'/a free (or even in (0, 2) each) the power compounds over the steps and
-training on MNIST blew up (bits/dim of 1e26 at step 109 of the conf_demo
-preset). Here s = sigmoid(r + c) / sigmoid(c) and a' = a * sigmoid(q + c) /
-sigmoid(c): both are 1 at r = q = 0 (the coupling starts as the identity,
-with a zero-initialised conditioner and w = exp(0) = 1) and at most
-`max_scale` (default 1.135, c = 2), so each sub-layer grows at most like
-|u|^1.3. A looser bound trades that guarantee for expressivity.
+Growth control. g_a'(s f_a(u)) = ((1 + a|u|)^p - 1) / a' with the exponent
+p = s a'/a. Where p > 1 a sub-layer grows like |u|^p, and the m sub-layers
+of a coupling compound that: with s and a'/a free, training on MNIST blew up
+(bits/dim of 1e26 at step 109 of the conf_demo preset), and with both
+bounded by 1.135 a long run still overflowed on a few images.
+
+growth='linear' (the default) therefore parametrises the exponent itself:
+p in (`MIN_EXPONENT`, 1) per channel (a learned weight, p ~ 0.9993 at
+init) and s = exp(c tanh(r / c)) from the conditioner; the output slope is
+a' = a p / s. Since (1 + x)^p <= 1 + p x for p <= 1, each sub-layer is at
+most linear in both directions' leading order:
+
+  normalizing:  |g_a'(s f_a(u))| <= s |u| <= e^c |u|
+  generative:   |u| <= ((1 + a' |v|)^(1/p) - 1) / a,  1/p < 1/MIN_EXPONENT
+
+and ||w (*) v||_2 <= e^3 ||v||_2 (log w is soft-clipped to (-3, 3), and the
+DCT is orthonormal), so a coupling grows at most like e^(m (3 + c)) |x|
+forward, and polynomially with a bounded power backward: it cannot run off
+to overflow by compounding. The coupling starts near the identity, within
+0.3% for inputs of a few units (w = 1, s = 1, p ~ 0.9993: the bound
+p <= 1 is reached only in
+the limit, so p = 1 cannot be the starting point of a smooth
+parametrisation).
+
+growth='power' is the earlier parametrisation, kept so that models trained
+with it load: s = sigmoid(r + c) / sigmoid(c) and
+a' = a sigmoid(q + c) / sigmoid(c), both 1 at r = q = 0 (the exact identity)
+and at most `max_scale` (1.135 by default), so p <= max_scale^2.
 """
 
 import math
@@ -35,8 +56,13 @@ from tfp_invconv.bijectors import base
 from tfp_invconv.bijectors import slog
 from tfp_invconv.bijectors.coupling import Coupling
 from tfp_invconv.bijectors.coupling import ElementwiseParams
+from tfp_invconv.bijectors.coupling import LOG_SCALE_BOUND as SCALE_BOUND
 
-LOG_SCALE_BOUND = 3.
+LOG_SCALE_BOUND = 3.   # of the spectra w
+GROWTHS = ('linear', 'power')
+MIN_EXPONENT = 0.75
+# The exponent's weight q starts here: p = MIN_EXPONENT ** sigmoid(-q) ~ 0.9993.
+_INITIAL_EXPONENT_WEIGHT = 6.
 
 _SCALES = base.Recorder()
 
@@ -60,10 +86,14 @@ class CONFTransform(ElementwiseParams):
   """The m combined sub-layers plus the shift t, for one block of channels."""
 
   def __init__(self, channels, num_layers, event_rank, dct_type, max_scale,
-               dtype, name):
+               dtype, name, growth='linear', log_scale_bound=SCALE_BOUND):
+    if growth not in GROWTHS:
+      raise ValueError(f'growth must be one of {GROWTHS}, got {growth!r}.')
     self.name = name
     self.num_layers = num_layers
     self.max_scale = max_scale
+    self.growth = growth
+    self.log_scale_bound = float(log_scale_bound)
     self.num_params = 2 * num_layers + 1   # (w, s) per sub-layer, then t
     self.event_rank = event_rank
     self.dct_type = dct_type
@@ -71,24 +101,34 @@ class CONFTransform(ElementwiseParams):
     initial = tf.fill([num_layers, channels], slog.raw_alpha(1.))
     self._raw_alpha = base.assign_weight(layer, 'raw_alpha',
                                          [num_layers, channels], initial)
-    self._raw_ratio = base.assign_weight(layer, 'raw_alpha_ratio',
-                                         [num_layers, channels])
+    self._raw_ratio = base.assign_weight(
+        layer, 'raw_alpha_ratio', [num_layers, channels],
+        tf.fill([num_layers, channels], _INITIAL_EXPONENT_WEIGHT
+                if growth == 'linear' else 0.))
     self.keras_layers = [layer]
 
   def _unpack(self, params):
     pieces = tf.split(params, self.num_params, axis=-1)
     # Log-scales soft-clipped to (-3, 3): keeps exp() and S-Log finite.
     log_w = [base.soft_clip(p, LOG_SCALE_BOUND) for p in pieces[0:-1:2]]
-    log_s = [_log_bounded_unit(p, self.max_scale) for p in pieces[1:-1:2]]
+    log_s = [self._log_scale(p) for p in pieces[1:-1:2]]
     if _SCALES.active and tf.executing_eagerly():
       _SCALES.record(coupling=self.name, max_scale=self.max_scale,
                      log_w=tf.stack(log_w).numpy(),
                      log_s=tf.stack(log_s).numpy())
     return log_w, log_s, pieces[-1]
 
-  def _slopes(self, i):
-    """a and a' (equal at init)."""
+  def _log_scale(self, raw):
+    if self.growth == 'linear':
+      return base.soft_clip(raw, self.log_scale_bound)
+    return _log_bounded_unit(raw, self.max_scale)
+
+  def _slopes(self, i, log_s):
+    """a and a' of sub-layer i."""
     alpha = slog.alpha_of(self._raw_alpha[i])
+    if self.growth == 'linear':
+      log_exponent = math.log(MIN_EXPONENT) * tf.sigmoid(-self._raw_ratio[i])
+      return alpha, alpha * tf.exp(log_exponent - log_s)
     return alpha, alpha * tf.exp(
         _log_bounded_unit(self._raw_ratio[i], self.max_scale))
 
@@ -100,7 +140,7 @@ class CONFTransform(ElementwiseParams):
     log_w, log_s, shift = self._unpack(params)
     v, log_det = x, 0.
     for i in reversed(range(self.num_layers)):  # f^(m) acts first
-      alpha, alpha_out = self._slopes(i)
+      alpha, alpha_out = self._slopes(i, log_s[i])
       u = self._filter(v, log_w[i])
       b = tf.exp(log_s[i]) * slog.slog(u, alpha)
       v = slog.slog_inverse(b, alpha_out)
@@ -111,7 +151,7 @@ class CONFTransform(ElementwiseParams):
     log_w, log_s, shift = self._unpack(params)
     v, log_det = y - shift, 0.
     for i in range(self.num_layers):
-      alpha, alpha_out = self._slopes(i)
+      alpha, alpha_out = self._slopes(i, log_s[i])
       b = slog.slog(v, alpha_out)
       u = slog.slog_inverse(b * tf.exp(-log_s[i]), alpha)
       v = self._filter(u, -log_w[i])
@@ -120,17 +160,23 @@ class CONFTransform(ElementwiseParams):
 
   @staticmethod
   def _log_det(log_w, log_s, u, b, alpha, alpha_out):
-    # log g_a''(b) = a'|b| for g = f_a'^-1.
     elementwise = (log_w + slog.slog_log_derivative(u, alpha) + log_s
-                   + alpha_out * tf.abs(b))
+                   + slog.slog_inverse_log_derivative(b, alpha_out))
     return base.sum_per_example(elementwise)
 
 
 class CONFCoupling(Coupling):
-  """Two-block coupling whose inner transform is m CONF sub-layers."""
+  """Two-block coupling whose inner transform is m CONF sub-layers.
+
+  Growth bound (growth='linear'): normalizing,
+  |y_2 - t|_2 <= e^(m (3 + c)) |x_2|_2; generative, each sub-layer at most
+  |u| <= ((1 + a'|v|)^(1 / 0.75) - 1) / a, a power below 4/3, and linear
+  with slope 1001 beyond the S-Log's tail (module docstring).
+  """
 
   def __init__(self, channels, hidden_width=512, num_layers=2, dct_type=2,
-               event_rank=3, max_scale=1.135, context_features=0,
+               event_rank=3, growth='linear', max_scale=1.135,
+               log_scale_bound=SCALE_BOUND, context_features=0,
                activation='relu', dtype=tf.float32, validate_args=False,
                name='conf_coupling'):
     """Creates the coupling.
@@ -142,8 +188,12 @@ class CONFCoupling(Coupling):
       num_layers: m, the number of combined sub-layers.
       dct_type: 2 (orthonormal DCT-II) or 1 (DCT-I).
       event_rank: 3 or 1.
-      max_scale: bound on s and a'/a (> 1); each sub-layer grows at most
-        like |u|^(max_scale^2) in the normalizing direction.
+      growth: 'linear' (default: each sub-layer at most linear in the
+        normalizing direction, see the module docstring) or 'power' (the
+        earlier s, a'/a <= max_scale).
+      max_scale: with growth='power', the bound on s and a'/a (> 1); each
+        sub-layer then grows at most like |u|^(max_scale^2).
+      log_scale_bound: with growth='linear', c of log s = c tanh(r / c).
       context_features: K > 0 for a conditional coupling (vectors): the
         conditioner also sees `context` (see `Coupling`).
       activation: the conditioner's hidden activation (a Keras name). A
@@ -159,7 +209,7 @@ class CONFCoupling(Coupling):
         c_in, c_out, hidden_width, dtype=dtype, name=net_name,
         activation=activation)
     transform = CONFTransform(channels // 2, num_layers, event_rank, dct_type,
-                              max_scale, dtype, name)
+                              max_scale, dtype, name, growth, log_scale_bound)
     super().__init__(channels, 2, transform, make_net, event_rank=event_rank,
                      context_features=context_features, dtype=dtype,
                      validate_args=validate_args, name=name,

@@ -23,7 +23,10 @@ import tensorflow as tf
 from tfp_invconv import nets
 from tfp_invconv.bijectors import base
 
-SCALES = ('sigmoid', 'exp')
+SCALES = ('tanh', 'sigmoid', 'exp')
+# c of the soft clamp log s = c * tanh(r / c), chosen by measurement (README,
+# "Finite by construction").
+LOG_SCALE_BOUND = 2.
 
 _CONDITIONER_INPUTS = base.Recorder()
 _AFFINE_SCALES = base.Recorder()
@@ -126,23 +129,42 @@ class ElementwiseParams:
 
 
 class AffineTransform(ElementwiseParams):
-  """T(x; t, r) = (x + t) * s with s = sigmoid(r + 2) (default) or exp(r).
+  """T(x; t, r) = (x + t) * s, with the log-scale log s from the raw output r.
 
-  sigmoid(r + 2) is the scale both reference codes use (bounded, s ~ 0.88 at
-  r = 0); exp(r) is the Glow paper's formula.
+  Scales:
+    'tanh' (default): log s = c * tanh(r / c), a soft clamp: s is in
+      (e^-c, e^c) whatever r is, and s = 1 at r = 0.
+    'sigmoid': s = sigmoid(r + 2), the scale of Glow's and the CInC paper's
+      reference code (s ~ 0.88 at r = 0): bounded above by 1, not below.
+    'exp': s = exp(r), the Glow paper's formula: unbounded both ways.
+
+  Growth bound ('tanh'): |T(x)| <= e^c (|x| + |t|) and
+  |T^-1(y)| <= e^c |y| + |t|, so a coupling can neither blow a value up nor
+  divide it by a vanishing scale. With 'sigmoid' the inverse divides by a
+  scale that may fall towards 0; with 'exp' both directions are unbounded.
   """
 
   num_params = 2
 
-  def __init__(self, scale='sigmoid'):
+  def __init__(self, scale='tanh', log_scale_bound=LOG_SCALE_BOUND):
     if scale not in SCALES:
       raise ValueError(f'scale must be one of {SCALES}, got {scale!r}.')
+    if not log_scale_bound > 0:
+      raise ValueError(f'log_scale_bound must be positive, got '
+                       f'{log_scale_bound}.')
     self.scale = scale
+    self.log_scale_bound = float(log_scale_bound)
+
+  def log_scale(self, raw):
+    if self.scale == 'tanh':
+      return base.soft_clip(raw, self.log_scale_bound)
+    if self.scale == 'sigmoid':
+      return tf.math.log_sigmoid(raw + 2.)
+    return raw
 
   def _shift_and_log_scale(self, params):
     shift, raw = tf.split(params, 2, axis=-1)
-    log_scale = (tf.math.log_sigmoid(raw + 2.) if self.scale == 'sigmoid'
-                 else raw)
+    log_scale = self.log_scale(raw)
     if _AFFINE_SCALES.active and tf.executing_eagerly():
       batch = tf.reshape(log_scale, [tf.shape(log_scale)[0], -1])
       _AFFINE_SCALES.record(scale=self.scale, smallest_log_scale=tf.reduce_min(
@@ -159,7 +181,11 @@ class AffineTransform(ElementwiseParams):
 
 
 class Coupling(base.FlowBijectorBase):
-  """n-block coupling with one conditioner per transformed block."""
+  """n-block coupling with one conditioner per transformed block.
+
+  Growth bound: block 1 passes unchanged; each other block grows as its
+  transform allows (for `AffineTransform('tanh')`, by at most e^c).
+  """
 
   def __init__(self, channels, num_blocks, transform, make_conditioner,
                event_rank=3, split='channel', context_features=0,
@@ -250,22 +276,36 @@ def _glow_nets(hidden_width, dtype):
 
 
 class AffineCoupling(Coupling):
-  """Glow's affine coupling: two blocks, y_2 = (x_2 + t(x_1)) * s(x_1)."""
+  """Glow's affine coupling: two blocks, y_2 = (x_2 + t(x_1)) * s(x_1).
+
+  `scale` and `log_scale_bound` as for `AffineTransform`: by default
+  log s = 2 tanh(r / 2), so every scale is in (e^-2, e^2) and
+  |y_2| <= e^2 (|x_2| + |t|), |x_2| <= e^2 |y_2| + |t|. scale='sigmoid'
+  reproduces the papers' reference models.
+
+  Growth bound ('tanh'): |y_2| <= e^c (|x_2| + |t|) and
+  |x_2| <= e^c |y_2| + |t|, and |log det| <= c per transformed value.
+  """
 
   NUM_BLOCKS = 2
   DEFAULT_NAME = 'affine_coupling'
 
-  def __init__(self, channels, hidden_width=512, scale='sigmoid',
-               dtype=tf.float32, validate_args=False, name=None):
+  def __init__(self, channels, hidden_width=512, scale='tanh',
+               log_scale_bound=LOG_SCALE_BOUND, dtype=tf.float32,
+               validate_args=False, name=None):
     parameters = dict(locals())
-    super().__init__(channels, self.NUM_BLOCKS, AffineTransform(scale),
+    super().__init__(channels, self.NUM_BLOCKS,
+                     AffineTransform(scale, log_scale_bound),
                      _glow_nets(hidden_width, dtype), dtype=dtype,
                      validate_args=validate_args,
                      name=name or self.DEFAULT_NAME, parameters=parameters)
 
 
 class QuadCoupling(AffineCoupling):
-  """CInC's Quad-coupling: four blocks, each conditioned on those before."""
+  """CInC's Quad-coupling: four blocks, each conditioned on those before.
+
+  Growth bound ('tanh'): per block, that of `AffineCoupling`.
+  """
 
   NUM_BLOCKS = 4
   DEFAULT_NAME = 'quad_coupling'

@@ -41,6 +41,10 @@ tfb = tfp.bijectors
 class LogisticMixtureLogit(tfb.Bijector):
   """x -> logit(F(x)), F the CDF of a mixture of logistics (elementwise).
 
+  Growth bound: with weights pi_k, locations mu_k and scales s_k,
+  |y| <= min_k (|x - mu_k| / s_k - log pi_k) + log 2, and
+  |x| <= max_k |mu_k| + max_k s_k (|y| + log 2): linear both ways.
+
   ```python
   b = LogisticMixtureLogit(logits, locs, log_scales)  # each [..., M]
   z = b.forward(x)                                    # x: [...]

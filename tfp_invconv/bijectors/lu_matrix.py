@@ -1,6 +1,6 @@
 """An invertible C x C matrix in Glow's LU parametrisation.
 
-  W = P L (U + diag(sign * exp(log_s)))
+  W = P L (U + diag(sign * exp(log_s)))     |log_s| <= base.MAX_LOG_SCALE
 
 P is a fixed permutation, L unit lower triangular, U strictly upper
 triangular and `sign` a fixed +-1 per channel; W starts as a random rotation
@@ -42,7 +42,7 @@ class LUMatrix:
     """(P, L, U + diag) as tensors."""
     ones = tf.ones([self._channels], self.lower.dtype)
     lower = tf.linalg.set_diag(tf.linalg.band_part(self.lower, -1, 0), ones)
-    diagonal = self.sign_s * tf.exp(self.log_s)
+    diagonal = self.sign_s * tf.exp(self.bounded_log_s())
     upper = tf.linalg.set_diag(tf.linalg.band_part(self.upper, 0, -1),
                                diagonal)
     return tf.convert_to_tensor(self.permutation), lower, upper
@@ -60,6 +60,10 @@ class LUMatrix:
     upper_inv = tf.linalg.triangular_solve(upper, identity, lower=False)
     return upper_inv @ lower_inv @ tf.transpose(permutation)
 
+  def bounded_log_s(self):
+    """log_s within +-`base.MAX_LOG_SCALE`."""
+    return base.bounded_log_scale(self.log_s)
+
   def log_abs_det(self):
     """log|det W| = sum(log_s)."""
-    return tf.reduce_sum(self.log_s)
+    return tf.reduce_sum(self.bounded_log_s())

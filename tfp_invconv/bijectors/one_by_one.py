@@ -22,7 +22,11 @@ from tfp_invconv.bijectors.lu_matrix import LUMatrix
 
 
 class Invertible1x1Conv(base.FlowBijectorBase):
-  """Glow's 1 x 1 convolution, LU-parametrised (invertible by construction)."""
+  """Glow's 1 x 1 convolution, LU-parametrised (invertible by construction).
+
+  Growth bound: |y| <= |W|_1 |x| and |x| <= |W^-1|_1 |y| per pixel, with
+  |log s| <= 10 on U's diagonal, so W is never singular.
+  """
 
   def __init__(self, channels, event_rank=3, dtype=tf.float32,
                validate_args=False, name='invertible_1x1_conv'):

@@ -97,7 +97,14 @@ def tap_masks(kernel_size, channels, order):
 
 
 class PixelAdaptiveConv(tfb.Bijector):
-  """z = L U x + b, a pixel-adaptive masked convolution (see module doc)."""
+  """z = L U x + b, a pixel-adaptive masked convolution (see module doc).
+
+  Growth bound: forward |z| <= |L|_1 |U|_1 |x| + |b| (max-norms; the
+  kernel factor is in (0, 1)); the inverse solves two triangular systems
+  whose diagonals are 1 and s w (s >= 1e-2 and |log w| <= 3 in a
+  `PACCoupling`), so it never divides by 0, and it grows with the taps
+  relative to the diagonal like `CInCConv2D`'s.
+  """
 
   def __init__(self, filters, log_diagonal, log_scale, features=None,
                lengthscale=None, bias=None, order='raster', solver='rows',

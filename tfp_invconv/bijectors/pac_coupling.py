@@ -23,7 +23,8 @@ Variants at matched parameter counts (the paper's Table 2):
 Bounds (App. C.3): f = tanh(.) in (-1, 1); s and l are "square sigmoids",
 s = s_min + (1 - s_min) sigmoid(. + 4)^2 in (s_min, 1) with s_min = 1e-2, so
 the diagonal s w of U never reaches 0, and l = l_min + (1 - l_min)
-sigmoid(.)^2 with l_min = 1e-3, so the kernel's exponent stays finite. The
+sigmoid(.)^2 with l_min = 1e-3, so the kernel's exponent stays finite; the
+filters' centre diagonals exp(log w) have |log w| <= 3. The
 mixture's log-scales are soft-clipped to (-3, 3), its locations start at
 fixed distinct offsets (a zero-initialised conditioner would otherwise keep
 every component identical).
@@ -46,6 +47,10 @@ VARIANTS = ('pac', 'emerging', 'realnvp')
 MIN_SCALE = 1e-2
 MIN_LENGTHSCALE = 1e-3
 MIXTURE_LOG_SCALE_BOUND = 3.
+# |log w| of the filters' centre diagonals (trained models stay below 0.3):
+# with s >= MIN_SCALE it keeps U's diagonal s w >= 5e-4, which bounds the
+# growth of the triangular solves' inverse relative to the taps.
+FILTER_LOG_DIAGONAL_BOUND = 3.
 
 
 def _square_sigmoid(raw, floor, offset=0.):
@@ -110,11 +115,14 @@ class PACTransform:
     else:
       (raw_scale,), features, lengthscale = pieces, None, None
     log_scale = tf.math.log(_square_sigmoid(raw_scale, MIN_SCALE, 4.))
+    log_diagonal = tf.clip_by_value(self._log_diagonal[j - 1],
+                                    -FILTER_LOG_DIAGONAL_BOUND,
+                                    FILTER_LOG_DIAGONAL_BOUND)
     if self.variant == 'realnvp':
-      scale = tfb.Scale(log_scale=log_scale + self._log_diagonal[j - 1])
+      scale = tfb.Scale(log_scale=log_scale + log_diagonal)
       return scale if bias is None else tfb.Chain([tfb.Shift(bias), scale])
     return PixelAdaptiveConv(
-        self._filters[j - 1], self._log_diagonal[j - 1], log_scale, features,
+        self._filters[j - 1], log_diagonal, log_scale, features,
         lengthscale, bias, order=self.order, solver=self.solver,
         name=f'{self.name}_pac{j}')
 
@@ -162,6 +170,10 @@ def _forward_and_log_det(stage, x):
 
 class PACCoupling(Coupling):
   """Two-block coupling with the PAC transformer (module doc).
+
+  Growth bound: that of its stages composed: `PixelAdaptiveConv` (linear;
+  bounded diagonals), `LogisticMixtureLogit` (linear both ways, mixture
+  log-scales in (-3, 3)), `SLog` (linear tails).
 
   ```python
   coupling = PACCoupling(4, split='checkerboard', order='s-curve')

@@ -62,7 +62,10 @@ class _Wrapper(base.FlowBijectorBase):
 
 class Recomputed(_Wrapper):
   """A chain of bijectors (in forward order) whose gradient recomputes its
-  activations (module doc)."""
+  activations (module doc).
+
+  Growth bound: that of the chain it wraps (the same values).
+  """
 
   def __init__(self, bijectors, event_shape, dtype=tf.float32,
                validate_args=False, name='recomputed'):
@@ -116,6 +119,8 @@ def _after(x, gradient):
 class Reversible(_Wrapper):
   """A chain of flow steps whose gradient rebuilds each step's input from
   its output with the exact inverse (module doc).
+
+  Growth bound: that of the steps it wraps (the same values).
 
   Forward:  y = s_n(... s_1(x)), log-det summed; only y is kept.
   Gradient: for i = n .. 1: x_i = s_i^-1(y_i), then s_i run again on x_i to

@@ -12,6 +12,10 @@ zero-initialised conv3x3):
   Log-det:  -sum log sigma(h)
   Inverse:  [h, u] -> [h, u * sigma(h) + mu(h)]
 
+with log(1 / sigma) = c tanh(r / c) by default (`AffineTransform('tanh')`):
+sigma is in (e^-c, e^c), so |u| <= e^c (|z| + |mu|) and
+|z| <= e^c |u| + |mu|. scale='exp' (sigma = exp(-r), Glow's) is unbounded.
+
 `FactorOut(inner)` sends z straight to the flat latent and h through `inner`
 (the rest of the flow, itself ending in a flat latent):
 
@@ -25,23 +29,40 @@ import tensorflow as tf
 from tfp_invconv import nets
 from tfp_invconv.bijectors import base
 from tfp_invconv.bijectors.coupling import AffineTransform, Coupling
+from tfp_invconv.bijectors.coupling import LOG_SCALE_BOUND
+
+PRIOR_SCALES = ('tanh', 'exp')
 
 
 class ConditionalPrior(Coupling):
-  """Learned prior of the factored-out half given the kept half."""
+  """Learned prior of the factored-out half given the kept half.
 
-  def __init__(self, channels, dtype=tf.float32, validate_args=False,
+  `scale`: 'tanh' (default; log(1 / sigma) = c tanh(r / c) with
+  c = `log_scale_bound`) or 'exp' (Glow's unbounded sigma = exp(-r)).
+
+  Growth bound ('tanh'): |u| <= e^c (|z| + |mu|) and |z| <= e^c |u| + |mu|.
+  """
+
+  def __init__(self, channels, scale='tanh', log_scale_bound=LOG_SCALE_BOUND,
+               dtype=tf.float32, validate_args=False,
                name='conditional_prior'):
     parameters = dict(locals())
+    if scale not in PRIOR_SCALES:
+      raise ValueError(f'scale must be one of {PRIOR_SCALES}, got {scale!r}.')
     make_net = lambda c_in, c_out, net_name: nets.zero_conv(
         c_in, c_out, dtype=dtype, name=net_name)
-    super().__init__(channels, 2, AffineTransform('exp'), make_net,
+    super().__init__(channels, 2, AffineTransform(scale, log_scale_bound),
+                     make_net,
                      dtype=dtype, validate_args=validate_args, name=name,
                      parameters=parameters)
 
 
 class FactorOut(base.ShapeChangeMixin, base.FlowBijectorBase):
-  """Factors out the second half of the channels into the flat latent."""
+  """Factors out the second half of the channels into the flat latent.
+
+  Growth bound: the factored half passes unchanged; the kept half grows as
+  the inner flow allows.
+  """
 
   def __init__(self, image_shape, inner, dtype=tf.float32,
                validate_args=False, name='factor_out'):

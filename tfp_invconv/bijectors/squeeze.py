@@ -11,7 +11,10 @@ from tfp_invconv.bijectors import base
 
 
 class Squeeze(base.ShapeChangeMixin, base.FlowBijectorBase):
-  """Space-to-depth with block size `factor` (a volume-preserving permutation)."""
+  """Space-to-depth with block size `factor` (a volume-preserving permutation).
+
+  Growth bound: a permutation, |y| = |x| both ways.
+  """
 
   def __init__(self, image_shape, factor=2, dtype=tf.float32,
                validate_args=False, name='squeeze'):

@@ -9,7 +9,8 @@ DCT basis, so per channel c:
   Inverse:  x_c = DCT^-1(DCT(y_c) / w_c)
 
 Both directions cost the same two transforms. Here w = exp(log_w) is a
-learned spectrum (w = 1 at init, never 0); the CONF coupling
+learned spectrum (w = 1 at init, never 0; |log w| <= base.MAX_LOG_SCALE,
+so |y|_2 <= e^10 |x|_2 both ways: the DCT is orthonormal); the CONF coupling
 (`conf_coupling.py`) uses the same filter with a spectrum produced by a
 conditioner, the adaptive filter w(x1) * x2.
 
@@ -30,7 +31,11 @@ from tfp_invconv.bijectors import base
 
 
 class SymmetricConv(base.FlowBijectorBase):
-  """Depthwise symmetric convolution with a learned DCT spectrum."""
+  """Depthwise symmetric convolution with a learned DCT spectrum.
+
+  Growth bound: |log w| <= 10 and the DCT is orthonormal, so
+  |y|_2 <= e^10 |x|_2 and |x|_2 <= e^10 |y|_2 per channel.
+  """
 
   def __init__(self, event_shape, dct_type=2, dtype=tf.float32,
                validate_args=False, name='symmetric_conv'):
@@ -65,11 +70,16 @@ class SymmetricConv(base.FlowBijectorBase):
     return dct.filter_in_frequency(x, tf.exp(log_w), self._dct_type,
                                    self._event_rank)
 
-  def _log_det(self, x):
-    return tf.fill([tf.shape(x)[0]], tf.reduce_sum(self._log_w))
+  def _log_spectrum(self):
+    return base.bounded_log_scale(self._log_w)
+
+  def _log_det(self, x, log_w):
+    return tf.fill([tf.shape(x)[0]], tf.reduce_sum(log_w))
 
   def _forward_and_log_det(self, x):
-    return self._filter(x, self._log_w), self._log_det(x)
+    log_w = self._log_spectrum()
+    return self._filter(x, log_w), self._log_det(x, log_w)
 
   def _inverse_and_log_det(self, y):
-    return self._filter(y, -self._log_w), -self._log_det(y)
+    log_w = self._log_spectrum()
+    return self._filter(y, -log_w), -self._log_det(y, log_w)
