@@ -57,6 +57,9 @@ DATASETS = {
 # they match.
 SETTINGS = ('batch', 'lr', 'warmup_steps', 'eval_every', 'curve_images')
 MODEL_SETTINGS = ('depth',)  # this suite's
+# The scales every run had before they were options: a setting counts only
+# when it differs, so those runs' results stay valid.
+LEGACY_SCALES = {'scale': 'sigmoid', 'conf_growth': 'power'}
 REFERENCE = 'glow-affine'
 TITLE = 'Held-out bits/dim at a fixed CPU budget'
 KNOB = 'width'
@@ -65,7 +68,9 @@ KNOB = 'width'
 def make_flow(image_shape, model, levels, args, width):
   import tfp_invconv as ti
   return ti.CInCFlow(image_shape, levels=levels, depth=args.depth,
-                     hidden_width=width, **MODELS[model])
+                     hidden_width=width, scale=args.scale,
+                     log_scale_bound=args.log_scale_bound,
+                     conf_growth=args.conf_growth, **MODELS[model])
 
 
 def describe(args):
@@ -148,6 +153,11 @@ def settings(args):
             for k in SETTINGS + _suite(args).MODEL_SETTINGS}
   if args.clip_norm is not None:
     values['clip_norm'] = args.clip_norm
+  for key, legacy in LEGACY_SCALES.items():
+    if getattr(args, key, legacy) != legacy:
+      values[key] = getattr(args, key)
+  if getattr(args, 'scale', 'sigmoid') == 'tanh':
+    values['log_scale_bound'] = args.log_scale_bound
   return values
 
 
@@ -488,6 +498,14 @@ def options_parser(suite):
 def add_options(parser):
   parser.add_argument('--depth', type=int, default=4)
   parser.add_argument('--width', type=int, default=64)
+  parser.add_argument('--scale', default='tanh',
+                      choices=['tanh', 'sigmoid', 'exp'],
+                      help='coupling and prior scales (CInCFlow)')
+  parser.add_argument('--log-scale-bound', type=float, default=2.,
+                      help="c of the 'tanh' scales")
+  parser.add_argument('--conf-growth', default='linear',
+                      choices=['linear', 'power'],
+                      help="CONF sub-layers' growth (CInCFlow)")
 
 
 def parse_options(argv=None, suite='benchmarks.quality'):
