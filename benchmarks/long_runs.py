@@ -41,6 +41,16 @@ RUNS = {
                            '--ema']),
     'cifar10': dict(file='cifar10_subset.npz', preset='cifar10_emerging',
                     target=4.0, anchors='Glow 3.35, RealNVP 3.49 (full CIFAR-10)'),
+    # The same models' successors on the bounded defaults (soft-clamped
+    # scales, CONF sub-layers of linear growth), with a weight average from
+    # the first step and no gradient clipping.
+    'mnist_bounded': dict(file='mnist.npz', preset='mnist_conf_wide',
+                          target=1.5, anchors='Glow 1.05, RealNVP 1.06',
+                          options=['--ema']),
+    'cifar10_bounded': dict(file='cifar10_subset.npz',
+                            preset='cifar10_emerging', target=3.8,
+                            anchors='Glow 3.35, RealNVP 3.49 (full CIFAR-10)',
+                            options=['--ema']),
 }
 RUNS_DIR = os.path.join('benchmarks', 'results', 'long_runs')
 REPORT = os.path.join('benchmarks', 'results', 'long_runs.md')
