@@ -89,3 +89,93 @@ def test_workers_with_different_batches_initialise_actnorm_alike():
   for name in pooled:
     # Dequantization noise differs between the runs, not the statistics.
     np.testing.assert_allclose(first[name], pooled[name], atol=0.02)
+
+
+# The training CLI under each strategy, as users start it.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLI = ['-m', 'training', 'train', '--preset', 'demo', '--dataset', 'digits',
+       '--depth', '1', '--hidden-width', '8', '--batch-size', '64',
+       '--dequantization', 'center', '--threads', '1']
+
+
+def _cli(out, steps, strategy='default', tf_config=None, extra=()):
+  """Starts one training CLI process."""
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+  env.pop('TF_CONFIG', None)
+  if tf_config:
+    env['TF_CONFIG'] = json.dumps(tf_config)
+  return subprocess.Popen(
+      [sys.executable, *CLI, '--steps', str(steps), '--strategy', strategy,
+       '--out', out, *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True)
+
+
+def _finished(process):
+  out, err = process.communicate(timeout=600)
+  assert process.returncode == 0, out[-2000:] + err[-3000:]
+  return out
+
+
+def _workers(out, steps):
+  """Two local worker processes of one multiworker run."""
+  hosts = [f'127.0.0.1:{port}' for port in _free_ports(2)]
+  return [_cli(out, steps, 'multiworker',
+               {'cluster': {'worker': hosts},
+                'task': {'type': 'worker', 'index': i}}) for i in range(2)]
+
+
+def _outcome(out):
+  """(training bits/dim of the last history row, bits/dim of the saved
+  weights on a fixed batch)."""
+  import csv
+  from sklearn.datasets import load_digits
+  from training import artifacts
+  with open(os.path.join(out, 'history.csv')) as f:
+    rows = list(csv.DictReader(f))
+  model, _ = artifacts.load_model(out)
+  batch = load_digits().images[:32].astype(np.uint8)[..., None]
+  return (float(rows[-1]['bpd']),
+          np.asarray(model.bits_per_dim(batch, noise='center')))
+
+
+@pytest.fixture(scope='module')
+def cli_single_device(tmp_path_factory):
+  out = str(tmp_path_factory.mktemp('single') / 'run')
+  _finished(_cli(out, 6))
+  return _outcome(out)
+
+
+@pytest.mark.slow
+def test_cli_mirrored_two_cpu_replicas_match_one_device(
+    cli_single_device, tmp_path):
+  out = str(tmp_path / 'run')
+  _finished(_cli(out, 6, 'mirrored', extra=['--cpu-replicas', '2']))
+  bpd, weights_bpd = _outcome(out)
+  np.testing.assert_allclose(bpd, cli_single_device[0], rtol=1e-4)
+  np.testing.assert_allclose(weights_bpd, cli_single_device[1], rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_cli_mirrored_on_one_device_trains(tmp_path):
+  out = str(tmp_path / 'run')
+  _finished(_cli(out, 2, 'mirrored'))
+  assert os.path.exists(os.path.join(out, 'model.weights.h5'))
+
+
+@pytest.mark.slow
+def test_cli_two_workers_match_one_device_and_resume(
+    cli_single_device, tmp_path):
+  out = str(tmp_path / 'run')
+  chief, worker = [_finished(p) for p in _workers(out, 6)]
+  assert 'trained 6 steps' in chief and 'trained 6 steps' in worker
+  bpd, weights_bpd = _outcome(out)
+  np.testing.assert_allclose(bpd, cli_single_device[0], rtol=1e-4)
+  np.testing.assert_allclose(weights_bpd, cli_single_device[1], rtol=1e-4)
+  # Only the chief writes into --out.
+  assert sorted(os.listdir(out)) == sorted(
+      ['bpd.png', 'checkpoints', 'config.json', 'history.csv', 'logs',
+       'model.weights.h5', 'samples.png'])
+  # Both resume from the chief's checkpoint.
+  chief, worker = [_finished(p) for p in _workers(out, 9)]
+  assert 'resuming from step 6' in chief and 'resuming from step 6' in worker
+  assert 'trained 9 steps' in chief and 'trained 9 steps' in worker

@@ -316,7 +316,10 @@ class FlowModel(keras.Model):
       kwargs.setdefault('shuffle', False)  # the pipeline shuffles
       if _multi_worker(self.distribute_strategy):
         # Keras all-reduces a first batch, and collectives reject uint8.
-        x = x.map(lambda *batch: tf.cast(_images_of(batch), tf.int32))
+        as_int32 = lambda *batch: tf.cast(_images_of(batch), tf.int32)
+        x = x.map(as_int32)
+        if isinstance(kwargs.get('validation_data'), tf.data.Dataset):
+          kwargs['validation_data'] = kwargs['validation_data'].map(as_int32)
     if not self.initialized:
       first = (next(iter(x)) if is_dataset
                else _images_of(x)[:kwargs.get('batch_size') or 32])
@@ -344,14 +347,15 @@ class FlowModel(keras.Model):
         _apply_if, args=(self.optimizer, finite, grads, weights))
     # A skipped step's loss stays out of the running mean; the count says
     # how many there were.
+    loss = _mean_over_replicas(loss)
     self.bpd_tracker.update_state(tf.where(finite, loss, 0.),
                                   sample_weight=tf.cast(finite, loss.dtype))
     self.skipped_tracker.update_state(1. - tf.cast(finite, tf.float32))
     return self._logs(self.bpd_tracker, self.skipped_tracker)
 
   def test_step(self, data):
-    self.bpd_tracker.update_state(
-        tf.reduce_mean(self.bits_per_dim(_images_of(data), self.noise)))
+    self.bpd_tracker.update_state(_mean_over_replicas(
+        tf.reduce_mean(self.bits_per_dim(_images_of(data), self.noise))))
     return self._logs(self.bpd_tracker)
 
   @staticmethod
@@ -360,6 +364,16 @@ class FlowModel(keras.Model):
     # Keras reduces multi-worker logs with a mean over axis 0.
     return {m.name: tf.reshape(m.result(), [1]) if multi_worker else m.result()
             for m in metrics}
+
+
+def _mean_over_replicas(value):
+  """The mean of a per-replica scalar over all replicas: every replica's
+  metrics then hold the global running mean, whichever replica Keras
+  reports (it reports one replica's logs per batch)."""
+  context = tf.distribute.get_replica_context()
+  if context is None or context.num_replicas_in_sync == 1:
+    return value
+  return context.all_reduce('MEAN', value)
 
 
 def _check_every_variable_is_tracked(flow, layers):

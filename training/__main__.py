@@ -52,7 +52,7 @@ def _train(args):
   from training import artifacts, callbacks, data, distribute, presets
 
   _stop_on_signals()
-  strategy = distribute.make_strategy(args.strategy, args.cpu_replicas)
+  strategy = args.distribution
   out = distribute.worker_output_dir(strategy, args.out)
   keras.utils.set_random_seed(args.seed)
   train_data = data.load(args.dataset, 'train', args.data_dir, args.download)
@@ -75,6 +75,8 @@ def _train(args):
   if args.memory_saving and config.get('model') == 'pac':
     raise UsageError('--memory-saving is an option of CInC flows (--model '
                      'cinc)')
+  # Everything that makes variables (the model, its optimizer's slots, the
+  # weight average) is made inside the strategy's scope.
   with strategy.scope():
     model = artifacts.build_model(
         config, **({'memory_saving': args.memory_saving}
@@ -87,6 +89,10 @@ def _train(args):
                                           clipnorm=args.clip_norm),
                   jit_compile=args.jit)
     average = callbacks.WeightAverage(model) if args.ema else None
+    state = callbacks.TrainingState(
+        model, os.path.join(out, 'checkpoints'), average=average,
+        restore_from=os.path.join(args.out, 'checkpoints'))
+    step = state.restore()
   if model.pixel_shape != model.image_shape:
     print(f'padding the {_size(model.pixel_shape)} images to '
           f'{_size(model.image_shape)}, which the flow\'s squeezes divide '
@@ -100,9 +106,6 @@ def _train(args):
   steps_per_epoch = math.ceil(train_data.size / batch_size)
   total_steps = args.steps or args.epochs * steps_per_epoch
 
-  state = callbacks.TrainingState(model, os.path.join(out, 'checkpoints'),
-                                  average=average)
-  step = state.restore()
   artifacts.save_config(out, config)  # after a successful restore only
   history_path = os.path.join(out, 'history.csv')
   callbacks.truncate_history(history_path, step)
@@ -265,13 +268,31 @@ def _manipulate(args):
   print(f'manipulation: {path}')
 
 
-def _threads_option(argv):
-  """The --threads value of a command line: 0 when absent or malformed (the
-  full parser then reports it)."""
+def _startup_options(argv):
+  """(threads, strategy, cpu replicas) of a command line, which TensorFlow
+  needs before it initialises: 0, 'default' and None when absent or
+  malformed (the full parser then reports them)."""
   pre = argparse.ArgumentParser(add_help=False)
+  pre.add_argument('command', nargs='?')
   pre.add_argument('--threads', default='0')
-  value = pre.parse_known_args(argv)[0].threads
-  return int(value) if value.isdigit() else 0
+  pre.add_argument('--strategy', default='default')
+  pre.add_argument('--cpu-replicas', default='')
+  known = pre.parse_known_args(argv)[0]
+  threads = int(known.threads) if known.threads.isdigit() else 0
+  replicas = int(known.cpu_replicas) if known.cpu_replicas.isdigit() else None
+  strategy = known.strategy if known.command == 'train' else 'default'
+  return threads, strategy, replicas
+
+
+def _strategy_maker(strategy, cpu_replicas):
+  """The distribution strategy, made before TensorFlow's first op: logical
+  CPU devices and collective ops can be set up only then."""
+  def make():
+    from training import distribute
+    if strategy not in distribute.STRATEGIES:
+      return None  # the full parser reports the bad choice
+    return distribute.make_strategy(strategy, cpu_replicas)
+  return make
 
 
 def _size(shape):
@@ -370,9 +391,11 @@ def parser():
                           'and the samples use it, training and resume use '
                           'the raw weights')
   train.add_argument('--dequantization', default='uniform',
-                     choices=['uniform', 'variational'],
-                     help='variational: a learned q(u|x), trained jointly '
-                          '(Flow++)')
+                     choices=['uniform', 'variational', 'center'],
+                     help='uniform noise (default); variational: a learned '
+                          'q(u|x), trained jointly (Flow++); center: every '
+                          'pixel at its bin centre, deterministic (for '
+                          'comparing runs exactly, not for likelihoods)')
   train.add_argument('--flip', action='store_true',
                      help='random horizontal flips')
   train.add_argument('--seed', type=int, default=0,
@@ -478,9 +501,13 @@ def parser():
 
 def main(argv=None):
   # The option choices come from the library, whose import starts
-  # TensorFlow, so the thread count is read first.
-  quiet.import_tensorflow(threads=_threads_option(argv))
+  # TensorFlow, so the options it needs at start-up are read first.
+  threads, strategy, cpu_replicas = _startup_options(argv)
+  distribution = quiet.import_tensorflow(
+      threads=threads,
+      before_first_op=_strategy_maker(strategy, cpu_replicas))
   args = parser().parse_args(argv)
+  args.distribution = distribution
   from training import data
   try:
     args.handler(args)

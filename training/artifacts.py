@@ -40,9 +40,10 @@ def build_model(config, **flow_options):
   dequantizer = None
   if config.get('dequantization') == 'variational':
     dequantizer = VariationalDequantizer(image_shape, seed=config.get('seed'))
+  noise = 'center' if config.get('dequantization') == 'center' else None
   return FlowModel(flow, num_levels=config['num_levels'],
                    seed=config.get('seed'), dequantizer=dequantizer,
-                   pixel_shape=pixel_shape)
+                   noise=noise, pixel_shape=pixel_shape)
 
 
 # What a checkpoint's weights depend on: a run resumed with other values

@@ -99,7 +99,10 @@ class TrainingState:
 
   COMPUTE = 'compute.json'
 
-  def __init__(self, model, directory, max_to_keep=2, average=None):
+  def __init__(self, model, directory, max_to_keep=2, average=None,
+               restore_from=None):
+    """`restore_from`: the folder whose checkpoints `restore` reads, if
+    not `directory` (a worker that saves to scratch restores the chief's)."""
     model.optimizer.build(model.trainable_variables)
     self.model = model
     self.average = average
@@ -108,6 +111,7 @@ class TrainingState:
                                           optimizer=model.optimizer, **extra)
     self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
                                               max_to_keep=max_to_keep)
+    self._restore_from = restore_from or directory
     self._compute_path = os.path.join(directory, self.COMPUTE)
     self._spent = {'cpu_seconds': 0., 'wall_seconds': 0.}
     self._clock = (time.process_time(), time.perf_counter())
@@ -130,7 +134,7 @@ class TrainingState:
     A run resumed with a weight average its checkpoint does not hold (the
     average was turned on mid-run) starts the average from the restored
     weights."""
-    latest = self.manager.latest_checkpoint
+    latest = tf.train.latest_checkpoint(self._restore_from)
     if latest:
       checkpoint = self.checkpoint
       if self.average and not _holds_average(latest):
@@ -139,7 +143,8 @@ class TrainingState:
       checkpoint.restore(latest).assert_existing_objects_matched()
       if checkpoint is not self.checkpoint:
         self.average.restart()
-      self._spent.update(self._read_compute().get(str(self.step), {}))
+      self._spent.update(self._read_compute(self._restore_from).get(
+          str(self.step), {}))
     return self.step
 
   def save(self):
@@ -151,10 +156,12 @@ class TrainingState:
     os.replace(self._compute_path + '.tmp', self._compute_path)
     return self.manager.save(checkpoint_number=self.step)
 
-  def _read_compute(self):
-    if not os.path.exists(self._compute_path):
+  def _read_compute(self, directory=None):
+    path = (os.path.join(directory, self.COMPUTE) if directory
+            else self._compute_path)
+    if not os.path.exists(path):
       return {}
-    with open(self._compute_path) as f:
+    with open(path) as f:
       return json.load(f)
 
 

@@ -218,12 +218,18 @@ def _prepare(image, size):
 
 def batches(data, batch_size, shuffle=True, flip=False, seed=None,
             repeat=False):
-  """Shuffled, optionally flipped, batched and prefetched images."""
+  """Shuffled, optionally flipped, batched and prefetched images.
+
+  The repeated stream is shuffled once with `seed`, so every iterator of
+  the dataset yields the same order: it does not depend on how often the
+  dataset was iterated before (a distribution strategy iterates it more
+  often than one device does)."""
   images = data.images
-  if shuffle:
-    images = images.shuffle(min(data.size or 10000, 10000), seed=seed)
   if repeat:
     images = images.repeat()
+  if shuffle:
+    images = images.shuffle(min(data.size or 10000, 10000), seed=seed,
+                            reshuffle_each_iteration=False)
   if flip:
     images = images.map(tf.image.random_flip_left_right,
                         num_parallel_calls=tf.data.AUTOTUNE)

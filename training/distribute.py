@@ -1,6 +1,8 @@
 """tf.distribute strategies for the training CLI."""
 
+import hashlib
 import os
+import tempfile
 
 import tensorflow as tf
 
@@ -32,12 +34,18 @@ def make_strategy(name, cpu_replicas=None):
 
 
 def worker_output_dir(strategy, out):
-  """`out` for the chief; a worker-specific subfolder for the other workers,
-  so that only the chief writes the run's files."""
+  """`out` for the chief; for every other worker a scratch folder of its
+  own outside `out` (its checkpoints and files are written only because
+  every worker must take part in saving), so that only the chief writes
+  into `out`."""
   resolver = getattr(strategy, 'cluster_resolver', None)
   if resolver is None or not resolver.task_type:
     return out
   is_chief = (resolver.task_type == 'chief'
               or (resolver.task_type == 'worker' and resolver.task_id == 0
                   and 'chief' not in resolver.cluster_spec().as_dict()))
-  return out if is_chief else os.path.join(out, f'worker{resolver.task_id}')
+  if is_chief:
+    return out
+  run = hashlib.sha1(os.path.abspath(out).encode()).hexdigest()[:12]
+  return os.path.join(tempfile.gettempdir(), f'tfp_invconv_{run}',
+                      f'{resolver.task_type}{resolver.task_id}')

@@ -25,13 +25,17 @@ def native_stderr_silenced():
     os.close(devnull)
 
 
-def import_tensorflow(threads=0):
+def import_tensorflow(threads=0, before_first_op=None):
   """Imports TensorFlow quietly, with `threads` threads per pool (0: all
-  cores), which must be fixed before the first op."""
+  cores), which must be fixed before the first op; then calls
+  `before_first_op()` (e.g. to configure devices or collectives, which
+  TensorFlow allows only before it initialises) and returns its result."""
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
   with native_stderr_silenced():
     import tensorflow
     if threads:
       tensorflow.config.threading.set_intra_op_parallelism_threads(threads)
       tensorflow.config.threading.set_inter_op_parallelism_threads(threads)
+    result = before_first_op() if before_first_op else None
     tensorflow.constant(0)  # device initialisation prints too
+  return result
