@@ -98,7 +98,8 @@ CLI = ['-m', 'training', 'train', '--preset', 'demo', '--dataset', 'digits',
        '--dequantization', 'center', '--threads', '1']
 
 
-def _cli(out, steps, strategy='default', tf_config=None, extra=()):
+def _cli(out, steps, strategy='default', tf_config=None, extra=(),
+         stderr=subprocess.PIPE):
   """Starts one training CLI process."""
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
   env.pop('TF_CONFIG', None)
@@ -107,7 +108,7 @@ def _cli(out, steps, strategy='default', tf_config=None, extra=()):
   return subprocess.Popen(
       [sys.executable, *CLI, '--steps', str(steps), '--strategy', strategy,
        '--out', out, *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-      stderr=subprocess.PIPE, text=True)
+      stderr=stderr, text=True)
 
 
 def _finished(process):
@@ -179,3 +180,46 @@ def test_cli_two_workers_match_one_device_and_resume(
   chief, worker = [_finished(p) for p in _workers(out, 9)]
   assert 'resuming from step 6' in chief and 'resuming from step 6' in worker
   assert 'trained 9 steps' in chief and 'trained 9 steps' in worker
+
+
+@pytest.mark.slow
+def test_cli_worker_killed_mid_run_is_restarted_and_the_run_completes(
+    tmp_path):
+  import csv
+  import signal
+  import time
+  out = str(tmp_path / 'run')
+  hosts = [f'127.0.0.1:{port}' for port in _free_ports(2)]
+  start = lambda i, **kwargs: _cli(
+      out, 300, 'multiworker', {'cluster': {'worker': hosts},
+                                'task': {'type': 'worker', 'index': i}},
+      extra=['--checkpoint-every', '10'], **kwargs)
+  chief_log = tmp_path / 'chief.err'
+  with open(chief_log, 'w') as chief_err:
+    chief, worker = start(0, stderr=chief_err), start(1)
+    history = os.path.join(out, 'history.csv')
+
+    def wait_for(condition, seconds=300):
+      deadline = time.time() + seconds
+      while not condition():
+        assert time.time() < deadline and chief.poll() is None
+        time.sleep(0.5)
+
+    wait_for(lambda: os.path.exists(history)
+             and len(open(history).readlines()) > 3)
+    worker.send_signal(signal.SIGKILL)  # mid-run, mid-epoch
+    worker.wait()
+    # The chief notices the lost peer and restarts itself; then the lost
+    # worker comes back with the same command.
+    wait_for(lambda: 'a peer worker stopped responding' in chief_log.read_text())
+    restarted = start(1)
+    assert 'trained 300 steps' in _finished(restarted)
+    chief_out, _ = chief.communicate(timeout=600)
+  assert chief.returncode == 0, chief_log.read_text()[-3000:]
+  assert 'trained 300 steps' in chief_out
+  with open(history) as f:
+    rows = list(csv.DictReader(f))
+  assert [int(r['epoch']) for r in rows] == list(range(len(rows)))
+  assert int(rows[-1]['step']) == 300
+  steps = [int(r['step']) for r in rows]
+  assert steps == sorted(set(steps))

@@ -49,6 +49,7 @@ def _stop_on_signals():
 
 def _train(args):
   import keras
+  import tensorflow as tf
   from training import artifacts, callbacks, data, distribute, presets
 
   _stop_on_signals()
@@ -141,6 +142,10 @@ def _train(args):
     print(f'\ninterrupted at step {state.step}; rerun the same command to '
           'resume', file=sys.stderr)
     sys.exit(130)
+  except tf.errors.UnavailableError:
+    if not distribute.is_multi_worker(strategy):
+      raise
+    distribute.restart_after_lost_peer(state.manager.latest_checkpoint)
   print(f'trained {state.step} steps')
   print(f'weights: {os.path.join(out, artifacts.WEIGHTS)}\n'
         f'samples: {os.path.join(out, "samples.png")}\n'

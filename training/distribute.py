@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import sys
 import tempfile
 
 import tensorflow as tf
@@ -49,3 +50,36 @@ def worker_output_dir(strategy, out):
   run = hashlib.sha1(os.path.abspath(out).encode()).hexdigest()[:12]
   return os.path.join(tempfile.gettempdir(), f'tfp_invconv_{run}',
                       f'{resolver.task_type}{resolver.task_id}')
+
+
+# Restarts of one worker process after losing a peer, counted across its
+# re-executions.
+_RESTARTS = 'TFP_INVCONV_WORKER_RESTARTS'
+MAX_RESTARTS = 3
+
+
+def is_multi_worker(strategy):
+  return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def restart_after_lost_peer(checkpoint):
+  """Re-executes this worker's command after another worker died.
+
+  TensorFlow's collectives cannot recover in-process once a peer is lost,
+  so the surviving worker starts afresh: it waits for the cluster to be
+  whole again (the lost worker restarted with the same command) and then
+  every worker resumes from the chief's last checkpoint. Gives up after
+  `MAX_RESTARTS` restarts.
+  """
+  restarts = int(os.environ.get(_RESTARTS, '0'))
+  if restarts >= MAX_RESTARTS:
+    sys.exit(f'a peer worker stopped responding {restarts + 1} times; '
+             'giving up (rerun every worker with the same command to '
+             'resume)')
+  print(f'a peer worker stopped responding; restarting this worker, which '
+        f'resumes from {checkpoint or "the start"} once every worker is '
+        'back (restart the lost one with the same command)',
+        file=sys.stderr, flush=True)
+  os.environ[_RESTARTS] = str(restarts + 1)
+  sys.stdout.flush()
+  os.execv(sys.executable, [sys.executable, '-m', 'training'] + sys.argv[1:])
