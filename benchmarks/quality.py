@@ -503,8 +503,8 @@ def add_options(parser):
                       help='coupling and prior scales (CInCFlow)')
   parser.add_argument('--log-scale-bound', type=float, default=2.,
                       help="c of the 'tanh' scales")
-  parser.add_argument('--conf-growth', default='linear',
-                      choices=['linear', 'power'],
+  parser.add_argument('--conf-growth', default='bounded',
+                      choices=['bounded', 'power'],
                       help="CONF sub-layers' growth (CInCFlow)")
 
 

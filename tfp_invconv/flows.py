@@ -134,7 +134,7 @@ class CInCFlow(GenerativeFlow):
                conv='cinc', coupling='quad', kernel_size=3, centre='lu',
                scale='tanh', log_scale_bound=2., corners='top_left',
                solver='rows',
-               conf_layers=2, conf_growth='linear', dct_type=2,
+               conf_layers=2, conf_growth='bounded', dct_type=2,
                memory_saving=False,
                dtype=tf.float32, validate_args=False, name=None):
     """Builds the flow.
@@ -166,9 +166,9 @@ class CInCFlow(GenerativeFlow):
       solver: 'rows', 'wavefront' or 'jacobi', for the convolution inverses
         (`CInCConv2D`).
       conf_layers: m, sub-layers of each CONF coupling.
-      conf_growth: 'linear' (each CONF sub-layer at most linear, the
-        default) or 'power' (the earlier bound, for models trained with
-        it): `CONFCoupling`'s `growth`.
+      conf_growth: 'bounded' (the default: each CONF sub-layer's scales
+        bounded in both directions) or 'power' (the earlier bound, for
+        models trained with it): `CONFCoupling`'s `growth`.
       dct_type: DCT of the symmetric convolutions and CONF couplings.
       memory_saving: False, True or 'recompute': the gradient recomputes
         each step's activations from its kept input instead of keeping them
@@ -282,7 +282,6 @@ class CInCFlow(GenerativeFlow):
       return tfib.CONFCoupling(channels, hidden_width=opts['hidden_width'],
                                num_layers=opts['conf_layers'],
                                growth=opts['conf_growth'],
-                               log_scale_bound=opts['log_scale_bound'],
                                dct_type=opts['dct_type'], name=name, **common)
     coupling_cls = (tfib.QuadCoupling if opts['coupling'] == 'quad'
                     else tfib.AffineCoupling)
@@ -324,7 +323,7 @@ class SymmetricConvVectorFlow(GenerativeFlow):
   """
 
   def __init__(self, features, depth=4, hidden_width=64, conf_layers=2,
-               dct_type=2, growth='linear', max_scale=1.135,
+               dct_type=2, growth='bounded', max_scale=1.135,
                context_features=0, mixing='reverse', activation='relu',
                dtype=tf.float32,
                validate_args=False, name='symmetric_conv_vector_flow'):

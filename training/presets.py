@@ -78,7 +78,7 @@ MODEL_DEFAULTS = {'model': 'cinc', 'centre': 'triangular', 'scale': 'sigmoid',
                   'log_scale_bound': 2., 'conf_growth': 'power'}
 # What a new run gets when neither the preset nor the command line says.
 NEW_RUN_DEFAULTS = {'scale': 'tanh', 'log_scale_bound': 2.,
-                    'conf_growth': 'linear'}
+                    'conf_growth': 'bounded'}
 
 
 def model_options(config):
