@@ -21,30 +21,28 @@ of a coupling compound that: with s and a'/a free, training on MNIST blew up
 (bits/dim of 1e26 at step 109 of the conf_demo preset), and with both
 bounded by 1.135 a long run still overflowed on a few images.
 
-growth='bounded' (the default) bounds s and a'/a in both directions,
-s = exp(L tanh(r / L)) and a'/a = exp(L tanh(q / L)) with L = log
-`max_scale` (1.135): both are 1 at r = q = 0, so the coupling starts as
-the exact identity, and p is in (max_scale^-2, max_scale^2) = (0.78, 1.29),
-so neither a' nor s ever reaches 0. The S-Log gates continue linearly beyond
-a|x| = K = 1000 (`slog.py`), so a sub-layer is linear for large |u| in both
-directions:
+growth='bounded' (the default) keeps s and a'/a in (`MIN_SCALE`, M] with
+M = `max_scale` (1.135): s = m + (M - m) sigmoid(r + c), with c such that
+s = 1 at r = 0 (the coupling starts as the exact identity), and the same
+for a'/a. So p = s a'/a is in (m^2, M^2) = (0.0025, 1.29), and neither s
+nor a' ever reaches 0. The S-Log gates continue linearly beyond
+a|x| = K = 1000 (`slog.py`), so each sub-layer is linear for large inputs
+in both directions:
 
-  normalizing:  |v| = ((1 + a|u|)^p - 1) / a' while a|u| <= K and
-                a'|b| <= log(1 + K): a power p < 1.29 of |u|; linear beyond
-  generative:   the same with p -> 1/p
+  normalizing:  |v| = ((1 + a|u|)^p - 1) / a', a power p < 1.29 of |u|,
+                while a|u| <= K and a'|b| <= log(1 + K); linear beyond
+  generative:   |u| <= (K + (1 + K) a|v| / m) / a beyond the tails: linear
+                with a slope at most (1 + K) / m
 
 and ||w (*) v||_2 <= e^3 ||v||_2 (log w soft-clipped to (-3, 3), an
-orthonormal DCT). The power growth is capped at a factor (1 + K)^0.29 ~ 7.4
-over linear per sub-layer, so m sub-layers cannot compound to overflow
-(before the tails, one training image overflowed float32 in a long run).
-Measured against p <= 1 (`python -m benchmarks.quality --datasets mnist
---models conf --steps 1500`, seed 0): the sub-linear exponent cost 0.73
-bits/dim (3.53 against 2.80), the two-sided bound none.
+orthonormal DCT). Measured on MNIST (`python -m benchmarks.quality
+--datasets mnist --models conf --steps 1500`, README): bounding the
+exponent p by 1 cost 0.73 bits/dim, a symmetric bound (1/M, M) on s and
+a'/a 0.1 to 0.36, the floor m nothing measurable: the couplings use small
+s and a'/a to compress.
 
 growth='power' is the earlier parametrisation, kept so that models trained
-with it load: s = sigmoid(r + c) / sigmoid(c) and
-a' = a sigmoid(q + c) / sigmoid(c), both 1 at r = q = 0 and at most
-`max_scale`, but unbounded below (a' -> 0 divides by 0).
+with it load: the same with m = 0, so a' -> 0 can divide by 0.
 """
 
 import math
@@ -61,6 +59,7 @@ from tfp_invconv.bijectors.coupling import ElementwiseParams
 
 LOG_SCALE_BOUND = 3.   # of the spectra w
 GROWTHS = ('bounded', 'power')
+MIN_SCALE = 0.05
 
 _SCALES = base.Recorder()
 
@@ -73,11 +72,14 @@ def recording_scales():
   return _SCALES.recording()
 
 
-def _log_bounded_unit(raw, max_scale):
-  """log(sigmoid(raw + c) / sigmoid(c)) with c chosen so that the value is 0
-  at raw = 0 and at most log(max_scale)."""
-  offset = -math.log(max_scale - 1.)
-  return tf.math.log_sigmoid(raw + offset) + math.log(max_scale)
+def _log_bounded_unit(raw, max_scale, min_scale=0.):
+  """log(m + (M - m) sigmoid(raw + c)): in (log m, log M], 0 at raw = 0."""
+  share = (1. - min_scale) / (max_scale - min_scale)
+  offset = math.log(share / (1. - share))
+  if not min_scale:
+    return tf.math.log_sigmoid(raw + offset) + math.log(max_scale)
+  return tf.math.log(min_scale + (max_scale - min_scale)
+                     * tf.sigmoid(raw + offset))
 
 
 class CONFTransform(ElementwiseParams):
@@ -115,9 +117,8 @@ class CONFTransform(ElementwiseParams):
 
   def _log_scale(self, raw):
     """log s, or log a'/a, from its raw value."""
-    if self.growth == 'bounded':
-      return base.soft_clip(raw, math.log(self.max_scale))
-    return _log_bounded_unit(raw, self.max_scale)
+    floor = MIN_SCALE if self.growth == 'bounded' else 0.
+    return _log_bounded_unit(raw, self.max_scale, floor)
 
   def _slopes(self, i):
     """a and a' of sub-layer i."""
@@ -160,9 +161,10 @@ class CONFTransform(ElementwiseParams):
 class CONFCoupling(Coupling):
   """Two-block coupling whose inner transform is m CONF sub-layers.
 
-  Growth bound (growth='bounded'): each sub-layer grows at most like a
-  power M^2 = 1.29 of its input (M = `max_scale`), in both directions, up
-  to the S-Log's tail at a|x| = 1000, and linearly beyond; the spectra
+  Growth bound (growth='bounded'): normalizing, each sub-layer grows at
+  most like a power M^2 = 1.29 of its input (M = `max_scale`) up to the
+  S-Log's tail at a|x| = 1000 and linearly beyond; generative, linearly
+  beyond the tails with a slope at most 1001 / 0.05; the spectra
   |log w| < 3 (module docstring).
   """
 
@@ -180,9 +182,9 @@ class CONFCoupling(Coupling):
       num_layers: m, the number of combined sub-layers.
       dct_type: 2 (orthonormal DCT-II) or 1 (DCT-I).
       event_rank: 3 or 1.
-      growth: 'bounded' (default: s and a'/a in (1/max_scale, max_scale),
-        see the module docstring) or 'power' (the earlier s,
-        a'/a in (0, max_scale]).
+      growth: 'bounded' (default: s and a'/a in (0.05, max_scale], see
+        the module docstring) or 'power' (the earlier s, a'/a in
+        (0, max_scale]).
       max_scale: the bound M > 1 on s and a'/a; each sub-layer grows at
         most like |u|^(M^2) (and |v|^(M^2) back) before the S-Log's linear
         tails.
