@@ -67,18 +67,15 @@ def first_overflow(model, images, limit):
 def main(argv=None):
   parser = common.make_parser('atypical', __doc__.split('\n')[0], batch=100,
                               out='benchmarks/results/atypical.md')
-  source = parser.add_mutually_exclusive_group(required=True)
-  source.add_argument('--pretrained', help='a pretrained model name')
-  source.add_argument('--run', help='a training output folder')
+  common.add_model_source(parser)
   parser.add_argument('--data', required=True,
                       help='.npz with the x_test images to alter')
   parser.add_argument('--count', type=int, default=100)
   parser.add_argument('--overflow', type=float, default=1e6,
                       help='a layer output beyond this counts as overflow')
   args, command = common.parse(parser, argv)
-  from training import artifacts, atypical, pretrained
-  model, _ = (pretrained.load(args.pretrained) if args.pretrained
-              else artifacts.load_model(args.run))
+  from training import atypical
+  model = common.load_model(args)
   test = np.load(args.data)['x_test']
   test = test[..., None] if test.ndim == 3 else test
   rows = []

@@ -44,6 +44,21 @@ def command_line(name, args):
   return f'python -m benchmarks.{name} {options}'
 
 
+def add_model_source(parser):
+  """--pretrained NAME or --run FOLDER, one of them required."""
+  source = parser.add_mutually_exclusive_group(required=True)
+  source.add_argument('--pretrained', help='a pretrained model name')
+  source.add_argument('--run', help='a training run folder')
+
+
+def load_model(args):
+  """The FlowModel that --pretrained or --run names."""
+  from training import artifacts, pretrained
+  model, _ = (pretrained.load(args.pretrained) if args.pretrained
+              else artifacts.load_model(args.run))
+  return model
+
+
 def set_threads(threads):
   """Fixes TensorFlow's thread pools (call before any op runs)."""
   import tensorflow as tf

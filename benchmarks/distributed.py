@@ -15,7 +15,6 @@ machine: the cores are the resource measured.
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,16 +24,6 @@ import time
 from benchmarks import common
 
 _PROGRESS = re.compile(r'^step (\d+)/\d+ ')
-
-
-def _ports(count):
-  sockets = [socket.socket() for _ in range(count)]
-  for s in sockets:
-    s.bind(('127.0.0.1', 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
 
 
 def _command(args, out, batch, strategy):
@@ -87,7 +76,8 @@ def main(argv=None):
   with tempfile.TemporaryDirectory() as scratch:
     one = _steps_per_second([_command(args, os.path.join(scratch, 'one'),
                                       args.batch, 'default')], [env])
-    hosts = [f'127.0.0.1:{p}' for p in _ports(2)]
+    from training import distribute
+    hosts = [f'127.0.0.1:{p}' for p in distribute.free_loopback_ports(2)]
     envs = [dict(env, TF_CONFIG=json.dumps(
         {'cluster': {'worker': hosts}, 'task': {'type': 'worker',
                                                 'index': i}}))

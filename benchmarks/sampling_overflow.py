@@ -84,9 +84,7 @@ def sample_overflow(model, temperature, num, seed, test_largest):
 def main(argv=None):
   parser = common.make_parser('sampling_overflow', __doc__.split('\n')[0],
                               batch=100)
-  source = parser.add_mutually_exclusive_group(required=True)
-  source.add_argument('--pretrained', help='a pretrained model name')
-  source.add_argument('--run', help='a training run folder')
+  common.add_model_source(parser)
   parser.add_argument('--data', required=True,
                       help='an .npz with x_test: the range training saw')
   parser.add_argument('--test-images', type=int, default=500)
@@ -95,9 +93,7 @@ def main(argv=None):
   parser.add_argument('--num', type=int, default=100)
   parser.add_argument('--seed', type=int, default=1)
   args, command = common.parse(parser, argv)
-  from training import artifacts, pretrained
-  model, _ = (pretrained.load(args.pretrained) if args.pretrained
-              else artifacts.load_model(args.run))
+  model = common.load_model(args)
   with np.load(args.data) as arrays:
     images = arrays['x_test'][:args.test_images]
   test_largest, test_smallest = test_range(model, images, args.batch)

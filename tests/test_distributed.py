@@ -7,12 +7,13 @@ fixed batch with bin-centre dequantization and prints its losses.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+
+from training import distribute
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                       'distributed_run.py')
@@ -31,16 +32,6 @@ def _result(process):
   out, err = process.communicate(timeout=600)
   assert process.returncode == 0, err[-3000:]
   return json.loads(out.strip().splitlines()[-1])
-
-
-def _free_ports(count):
-  sockets = [socket.socket() for _ in range(count)]
-  for s in sockets:
-    s.bind(('127.0.0.1', 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
 
 
 @pytest.fixture(scope='module')
@@ -62,7 +53,8 @@ def test_mirrored_two_cpu_replicas_match_one_device(single_device):
 
 @pytest.mark.slow
 def test_two_local_workers_agree_with_each_other_and_one_device(single_device):
-  workers = [f'127.0.0.1:{port}' for port in _free_ports(2)]
+  workers = [f'127.0.0.1:{port}'
+             for port in distribute.free_loopback_ports(2)]
   processes = [
       _start('multiworker', {'cluster': {'worker': workers},
                              'task': {'type': 'worker', 'index': i}})
@@ -77,7 +69,8 @@ def test_two_local_workers_agree_with_each_other_and_one_device(single_device):
 def test_workers_with_different_batches_initialise_actnorm_alike():
   """Each worker initialises from its own batch; all end with the statistics
   of the pooled batches, as one device initialised from all of them."""
-  workers = [f'127.0.0.1:{port}' for port in _free_ports(2)]
+  workers = [f'127.0.0.1:{port}'
+             for port in distribute.free_loopback_ports(2)]
   processes = [
       _start('multiworker', {'cluster': {'worker': workers},
                              'task': {'type': 'worker', 'index': i}}, mode='init')
@@ -119,7 +112,8 @@ def _finished(process):
 
 def _workers(out, steps):
   """Two local worker processes of one multiworker run."""
-  hosts = [f'127.0.0.1:{port}' for port in _free_ports(2)]
+  hosts = [f'127.0.0.1:{port}'
+           for port in distribute.free_loopback_ports(2)]
   return [_cli(out, steps, 'multiworker',
                {'cluster': {'worker': hosts},
                 'task': {'type': 'worker', 'index': i}}) for i in range(2)]
@@ -189,7 +183,8 @@ def test_cli_worker_killed_mid_run_is_restarted_and_the_run_completes(
   import signal
   import time
   out = str(tmp_path / 'run')
-  hosts = [f'127.0.0.1:{port}' for port in _free_ports(2)]
+  hosts = [f'127.0.0.1:{port}'
+           for port in distribute.free_loopback_ports(2)]
   start = lambda i, **kwargs: _cli(
       out, 300, 'multiworker', {'cluster': {'worker': hosts},
                                 'task': {'type': 'worker', 'index': i}},

@@ -49,10 +49,11 @@ def test_a_step_with_an_overflowing_loss_is_skipped_not_applied():
   pixels = _digits(32)
   model.fit(pixels, batch_size=32, epochs=1, verbose=0)  # builds everything
   actnorm, = [a for a in model._actnorms if a.name == 'actnorm_l1s1']
-  log_scale, = [w for w in actnorm.trainable_variables
-                if 'log_scale' in w.name]
-  kept = log_scale.numpy()
-  log_scale.assign(np.full_like(kept, 200.))  # exp(200) overflows float32
+  bias, log_scale = actnorm.trainable_variables
+  kept = [bias.numpy(), log_scale.numpy()]
+  # Finite weights whose output overflows float32: (x + 3e38) * e^1.
+  bias.assign(np.full_like(kept[0], 3e38))
+  log_scale.assign(np.ones_like(kept[1]))
   before = [w.numpy() for w in model.trainable_weights]
   iterations = int(model.optimizer.iterations)
   logs = model.train_on_batch(pixels, return_dict=True)
@@ -60,7 +61,8 @@ def test_a_step_with_an_overflowing_loss_is_skipped_not_applied():
   assert int(model.optimizer.iterations) == iterations
   for old, new in zip(before, model.trainable_weights):
     np.testing.assert_array_equal(old, new.numpy())
-  log_scale.assign(kept)
+  bias.assign(kept[0])
+  log_scale.assign(kept[1])
   logs = model.train_on_batch(pixels, return_dict=True)
   assert logs['skipped_steps'] == 0.
   assert np.isfinite(logs['bpd']) and int(model.optimizer.iterations) == (

@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import socket
 import sys
 import tempfile
 
@@ -32,6 +33,17 @@ def make_strategy(name, cpu_replicas=None):
     devices = [f'/cpu:{i}' for i in range(cpu_replicas)]
     return tf.distribute.MirroredStrategy(devices)
   return tf.distribute.MirroredStrategy()
+
+
+def free_loopback_ports(count):
+  """`count` TCP ports free on 127.0.0.1 now, for local workers."""
+  sockets = [socket.socket() for _ in range(count)]
+  for s in sockets:
+    s.bind(('127.0.0.1', 0))
+  ports = [s.getsockname()[1] for s in sockets]
+  for s in sockets:
+    s.close()
+  return ports
 
 
 def worker_output_dir(strategy, out):
