@@ -63,11 +63,10 @@ def _train(args):
     test_data = None
   config = _config(args, train_data)
   saved = artifacts.read_config(out)
-  if saved and args.scale is None:
+  for key in ('scale', 'log_scale_bound', 'conf_growth'):
     # A run saved before scales were bounded resumes with the scales it has.
-    config['scale'] = presets.model_options(saved)['scale']
-  if saved and args.log_scale_bound is None:
-    config['log_scale_bound'] = presets.model_options(saved)['log_scale_bound']
+    if saved and getattr(args, key, None) is None:
+      config[key] = presets.model_options(saved)[key]
   change = saved and artifacts.architecture_change(saved, config)
   if change:
     raise UsageError(f'{out} holds a run of another architecture ({change}); '

@@ -279,9 +279,8 @@ class AffineCoupling(Coupling):
   """Glow's affine coupling: two blocks, y_2 = (x_2 + t(x_1)) * s(x_1).
 
   `scale` and `log_scale_bound` as for `AffineTransform`: by default
-  log s = 2 tanh(r / 2), so every scale is in (e^-2, e^2) and
-  |y_2| <= e^2 (|x_2| + |t|), |x_2| <= e^2 |y_2| + |t|. scale='sigmoid'
-  reproduces the papers' reference models.
+  log s = 2 tanh(r / 2); scale='sigmoid' reproduces the papers' reference
+  models.
 
   Growth bound ('tanh'): |y_2| <= e^c (|x_2| + |t|) and
   |x_2| <= e^c |y_2| + |t|, and |log det| <= c per transformed value.
