@@ -1,8 +1,9 @@
 """Held-out bits/dim at a fixed CPU budget, side by side (CInC Tables 1-3).
 
 Glow-affine, emerging-affine, CInC-affine and CInC-quad (the package's CInC,
-with an LU centre tap), the paper's CInC-affine (triangular centre) and the
-CONF flow (1x1 + symmetric conv, CONF coupling) are trained for the same
+with an LU centre tap), the paper's CInC-affine (triangular centre), the
+CONF flow (1x1 + symmetric conv, CONF coupling) and CInC with neural spline
+flows' rational-quadratic spline coupling (cinc-spline) are trained for the same
 number of steps on full MNIST (3 seeds) and the CIFAR-10 subset (2 seeds)
 from a data folder holding `mnist.npz` and `cifar10_subset.npz`. Every
 model has D steps per level and a coupling width chosen so that its
@@ -48,6 +49,7 @@ MODELS = {  # name: CInCFlow options
                               coupling='affine'),
     'cinc-quad': dict(conv='cinc', centre='lu', coupling='quad'),
     'conf': dict(conv='symmetric', coupling='conf'),
+    'cinc-spline': dict(conv='cinc', centre='lu', coupling='spline'),
 }
 DATASETS = {
     'mnist': dict(file='mnist.npz', levels=2, seeds=3, steps=3000),

@@ -30,6 +30,14 @@ def _three_block_coupling(dtype):
   return tfib.Coupling(6, 3, tfib.AffineTransform(), make_net, dtype=dtype)
 
 
+def _additive_coupling(dtype):
+  """NICE's additive coupling, from a plain function: the open form."""
+  make_net = lambda c_in, c_out, name: nets.glow_conditioner(
+      c_in, c_out, 8, dtype=dtype, name=name)
+  return tfib.Coupling(4, 2, tfb.Shift, make_net, conditioner_outputs=2,
+                       dtype=dtype)
+
+
 # name -> (factory(dtype), event shape of the input)
 CASES = {
     'CInCConv2D': (lambda d: tfib.CInCConv2D(4, dtype=d), (5, 6, 4)),
@@ -71,6 +79,15 @@ CASES = {
     'QuadCoupling': (lambda d: tfib.QuadCoupling(8, hidden_width=8, dtype=d),
                      (5, 6, 8)),
     'Coupling-3-blocks': (_three_block_coupling, (5, 6, 6)),
+    'Coupling-additive': (_additive_coupling, (5, 6, 4)),
+    'SplineCoupling': (
+        lambda d: tfib.SplineCoupling(4, hidden_width=8, dtype=d), (5, 6, 4)),
+    'Coupling-spline-checkerboard': (
+        lambda d: tfib.Coupling(
+            4, 2, tfib.SplineTransform(bins=3, bound=2.),
+            lambda c_in, c_out, name: nets.glow_conditioner(
+                c_in, c_out, 8, dtype=d, name=name),
+            split='checkerboard', dtype=d), (5, 6, 4)),
     'ConditionalPrior': (lambda d: tfib.ConditionalPrior(4, dtype=d),
                          (5, 6, 4)),
     'Squeeze': (lambda d: tfib.Squeeze((4, 6, 4), dtype=d), (4, 6, 4)),

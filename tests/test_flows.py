@@ -81,8 +81,7 @@ class _PaperReverseQuadCoupling(tfib.QuadCoupling):
     recovered = [blocks[0]]
     for i in range(1, 4):
       known = [blocks[3]] + recovered[1:]
-      x_i, _ = self._transform.inverse(blocks[i], self._params(i, known))
-      recovered.append(x_i)
+      recovered.append(self.block_bijector(i, known).inverse(blocks[i]))
     return tf.concat(recovered, axis=-1), tf.zeros([tf.shape(y)[0]], y.dtype)
 
 

@@ -25,7 +25,7 @@ tfb = tfp.bijectors
 
 CENTRES = ('lu', 'triangular')
 CONVS = ('cinc', 'emerging', '1x1', 'cinc+1x1', 'symmetric')
-COUPLINGS = ('affine', 'quad', 'conf')
+COUPLINGS = ('affine', 'quad', 'conf', 'spline')
 MEMORY_SAVING = (False, True, 'recompute', 'inverse')
 
 
@@ -147,8 +147,9 @@ class CInCFlow(GenerativeFlow):
       conv: 'cinc' (CInC convolution), 'emerging' (1x1 + emerging conv),
         '1x1' (Glow), 'cinc+1x1' or 'symmetric' (1x1 + DCT symmetric conv,
         Karami et al.).
-      coupling: 'affine' (Glow), 'quad' (CInC paper) or 'conf' (Karami et
-        al.'s combined convolution-multiplication coupling).
+      coupling: 'affine' (Glow), 'quad' (CInC paper), 'conf' (Karami et
+        al.'s combined convolution-multiplication coupling) or 'spline'
+        (neural spline flows' rational-quadratic spline, 8 bins on [-3, 3]).
       kernel_size: k of the CInC convolutions.
       centre: centre tap of the CInC convolutions: 'lu' (a full invertible
         matrix that starts as a random rotation) or 'triangular' (the
@@ -283,6 +284,9 @@ class CInCFlow(GenerativeFlow):
                                num_layers=opts['conf_layers'],
                                growth=opts['conf_growth'],
                                dct_type=opts['dct_type'], name=name, **common)
+    if opts['coupling'] == 'spline':
+      return tfib.SplineCoupling(channels, hidden_width=opts['hidden_width'],
+                                 name=name, **common)
     coupling_cls = (tfib.QuadCoupling if opts['coupling'] == 'quad'
                     else tfib.AffineCoupling)
     return coupling_cls(channels, hidden_width=opts['hidden_width'],

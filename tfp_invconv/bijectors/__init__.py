@@ -15,6 +15,8 @@ from tfp_invconv.bijectors.coupling import AffineTransform
 from tfp_invconv.bijectors.coupling import CheckerboardSplit
 from tfp_invconv.bijectors.coupling import Coupling
 from tfp_invconv.bijectors.coupling import QuadCoupling
+from tfp_invconv.bijectors.coupling import SplineCoupling
+from tfp_invconv.bijectors.coupling import SplineTransform
 from tfp_invconv.bijectors.conf_coupling import CONFCoupling
 from tfp_invconv.bijectors.emerging_conv import EmergingConv2D
 from tfp_invconv.bijectors.logistic_mixture import LogisticMixtureLogit

@@ -98,8 +98,54 @@ def assign_weight(layer, name, shape, value=None, initializer='zeros',
   return weight
 
 
-class FlowBijectorBase(tfb.Bijector):
-  """Base class: one-pass transform + log-det, Keras-held weights.
+class OnePassBijector(tfb.Bijector):
+  """A bijector whose value and log-det come from one evaluation.
+
+  Subclasses implement `_forward_and_log_det(x)` and
+  `_inverse_and_log_det(y)`, each returning `(value, log_det)` with the
+  log-det at `forward_min_event_ndims`; TFP's greedy cache keeps the log-det
+  computed beside the value, so `forward` then `forward_log_det_jacobian`
+  (as `tfb.Chain` and `TransformedDistribution` call them) costs one pass.
+  """
+
+  _cache = cache_util.BijectorCacheWithGreedyAttrs(
+      forward_name='_augmented_forward', inverse_name='_augmented_inverse')
+
+  def _augmented_forward(self, x, **kwargs):
+    y, fldj = self._forward_and_log_det(x, **kwargs)
+    return y, {'fldj': fldj, 'ildj': -fldj}
+
+  def _augmented_inverse(self, y, **kwargs):
+    x, ildj = self._inverse_and_log_det(y, **kwargs)
+    return x, {'ildj': ildj, 'fldj': -ildj}
+
+  def _forward(self, x, **kwargs):
+    return self._augmented_forward(x, **kwargs)[0]
+
+  def _inverse(self, y, **kwargs):
+    return self._augmented_inverse(y, **kwargs)[0]
+
+  def _forward_log_det_jacobian(self, x, **kwargs):
+    cached = self._cache.forward_attributes(x, **kwargs)
+    if 'fldj' not in cached:
+      cached.update(self._augmented_forward(x, **kwargs)[1])
+    return cached['fldj']
+
+  def _inverse_log_det_jacobian(self, y, **kwargs):
+    cached = self._cache.inverse_attributes(y, **kwargs)
+    if 'ildj' not in cached:
+      cached.update(self._augmented_inverse(y, **kwargs)[1])
+    return cached['ildj']
+
+  def _forward_and_log_det(self, x):
+    raise NotImplementedError
+
+  def _inverse_and_log_det(self, y):
+    raise NotImplementedError
+
+
+class FlowBijectorBase(OnePassBijector):
+  """Base class of the flow layers: one pass, Keras-held weights.
 
   Subclasses implement `_forward_and_log_det(x)` and
   `_inverse_and_log_det(y)` on tensors whose batch has been flattened to a
@@ -107,9 +153,6 @@ class FlowBijectorBase(tfb.Bijector):
   shape `[batch]`. Arbitrary batch shapes, input checks and the cache are
   handled here.
   """
-
-  _cache = cache_util.BijectorCacheWithGreedyAttrs(
-      forward_name='_augmented_forward', inverse_name='_augmented_inverse')
 
   def __init__(self, *, event_shape_in, layers=(), forward_min_event_ndims=3,
                inverse_min_event_ndims=None, dtype=tf.float32,
@@ -199,7 +242,6 @@ class FlowBijectorBase(tfb.Bijector):
     if len(current) != len(self._tf_variables):
       self._tf_variables = current
 
-  # Greedy-cache hooks ---------------------------------------------------------
   # Keyword arguments (a conditional layer's `context`) reach
   # `_forward_and_log_det` / `_inverse_and_log_det`, and key the cache.
 
@@ -218,30 +260,6 @@ class FlowBijectorBase(tfb.Bijector):
     x = self._checked_output(x, 'inverse')
     self._sync_variables()
     return x, {'ildj': ildj, 'fldj': -ildj}
-
-  def _forward(self, x, **kwargs):
-    return self._augmented_forward(x, **kwargs)[0]
-
-  def _inverse(self, y, **kwargs):
-    return self._augmented_inverse(y, **kwargs)[0]
-
-  def _forward_log_det_jacobian(self, x, **kwargs):
-    cached = self._cache.forward_attributes(x, **kwargs)
-    if 'fldj' not in cached:
-      cached.update(self._augmented_forward(x, **kwargs)[1])
-    return cached['fldj']
-
-  def _inverse_log_det_jacobian(self, y, **kwargs):
-    cached = self._cache.inverse_attributes(y, **kwargs)
-    if 'ildj' not in cached:
-      cached.update(self._augmented_inverse(y, **kwargs)[1])
-    return cached['ildj']
-
-  def _forward_and_log_det(self, x):
-    raise NotImplementedError
-
-  def _inverse_and_log_det(self, y):
-    raise NotImplementedError
 
 
 class ShapeChangeMixin:

@@ -55,7 +55,6 @@ from tfp_invconv import nets
 from tfp_invconv.bijectors import base
 from tfp_invconv.bijectors import slog
 from tfp_invconv.bijectors.coupling import Coupling
-from tfp_invconv.bijectors.coupling import ElementwiseParams
 
 LOG_SCALE_BOUND = 3.   # of the spectra w
 GROWTHS = ('bounded', 'power')
@@ -82,8 +81,10 @@ def _log_bounded_unit(raw, max_scale, min_scale=0.):
                      * tf.sigmoid(raw + offset))
 
 
-class CONFTransform(ElementwiseParams):
-  """The m combined sub-layers plus the shift t, for one block of channels."""
+class CONFTransform:
+  """`bijector_fn` of CONF: the m combined sub-layers plus the shift t, for
+  one block of channels, from the conditioner's output (`CONFLayers`). The
+  S-Log slopes a and a'/a are weights of its own."""
 
   def __init__(self, channels, num_layers, event_rank, dct_type, max_scale,
                dtype, name, growth='bounded'):
@@ -104,56 +105,83 @@ class CONFTransform(ElementwiseParams):
                                          [num_layers, channels])
     self.keras_layers = [layer]
 
-  def _unpack(self, params):
+  def conditioner_outputs(self, channels):
+    return self.num_params * channels
+
+  def __call__(self, params):
     pieces = tf.split(params, self.num_params, axis=-1)
     # Log-scales soft-clipped to (-3, 3): keeps exp() and S-Log finite.
     log_w = [base.soft_clip(p, LOG_SCALE_BOUND) for p in pieces[0:-1:2]]
-    log_s = [self._log_scale(p) for p in pieces[1:-1:2]]
+    log_s = [self.log_scale(p) for p in pieces[1:-1:2]]
     if _SCALES.active and tf.executing_eagerly():
       _SCALES.record(coupling=self.name, max_scale=self.max_scale,
                      log_w=tf.stack(log_w).numpy(),
                      log_s=tf.stack(log_s).numpy())
-    return log_w, log_s, pieces[-1]
+    return CONFLayers(self, log_w, log_s, pieces[-1])
 
-  def _log_scale(self, raw):
+  def log_scale(self, raw):
     """log s, or log a'/a, from its raw value."""
     floor = MIN_SCALE if self.growth == 'bounded' else 0.
     return _log_bounded_unit(raw, self.max_scale, floor)
 
-  def _slopes(self, i):
+  def slopes(self, i):
     """a and a' of sub-layer i."""
     alpha = slog.alpha_of(self._raw_alpha[i])
-    return alpha, alpha * tf.exp(self._log_scale(self._raw_ratio[i]))
+    return alpha, alpha * tf.exp(self.log_scale(self._raw_ratio[i]))
 
-  def _filter(self, v, log_w):
+  def filter(self, v, log_w):
     return dct.filter_in_frequency(v, tf.exp(log_w), self.dct_type,
                                    self.event_rank)
 
-  def forward(self, x, params):
-    log_w, log_s, shift = self._unpack(params)
-    v, log_det = x, 0.
-    for i in reversed(range(self.num_layers)):  # f^(m) acts first
-      alpha, alpha_out = self._slopes(i)
-      u = self._filter(v, log_w[i])
-      b = tf.exp(log_s[i]) * slog.slog(u, alpha)
-      v = slog.slog_inverse(b, alpha_out)
-      log_det += self._log_det(log_w[i], log_s[i], u, b, alpha, alpha_out)
-    return v + shift, log_det
 
-  def inverse(self, y, params):
-    log_w, log_s, shift = self._unpack(params)
-    v, log_det = y - shift, 0.
-    for i in range(self.num_layers):
-      alpha, alpha_out = self._slopes(i)
+class CONFLayers(base.OnePassBijector):
+  """The m CONF sub-layers and the shift of one block, with their spectra
+  log w, log-scales log s and shift t given (module docstring):
+
+    Forward:  (f^(1) o ... o f^(m))(x) + t
+    Log-det:  sum over sub-layers of
+              sum log|w| + sum log f_a'(u) + sum log|s| + sum log g_a''(b)
+    Inverse:  v = y - t, then each sub-layer undone in reverse order.
+
+  Growth bound: that of `CONFCoupling`, per block.
+  """
+
+  def __init__(self, transform, log_w, log_s, shift, validate_args=False,
+               name='conf_layers'):
+    parameters = dict(locals())
+    self._transform = transform
+    self._log_w, self._log_s, self._shift = log_w, log_s, shift
+    super().__init__(forward_min_event_ndims=transform.event_rank,
+                     dtype=shift.dtype, validate_args=validate_args,
+                     parameters=parameters, name=name)
+
+  @classmethod
+  def _parameter_properties(cls, dtype):
+    return dict()
+
+  def _forward_and_log_det(self, x):
+    transform, v, log_det = self._transform, x, 0.
+    for i in reversed(range(transform.num_layers)):  # f^(m) acts first
+      alpha, alpha_out = transform.slopes(i)
+      u = transform.filter(v, self._log_w[i])
+      b = tf.exp(self._log_s[i]) * slog.slog(u, alpha)
+      v = slog.slog_inverse(b, alpha_out)
+      log_det += self._log_det(i, u, b, alpha, alpha_out)
+    return v + self._shift, log_det
+
+  def _inverse_and_log_det(self, y):
+    transform, v, log_det = self._transform, y - self._shift, 0.
+    for i in range(transform.num_layers):
+      alpha, alpha_out = transform.slopes(i)
       b = slog.slog(v, alpha_out)
-      u = slog.slog_inverse(b * tf.exp(-log_s[i]), alpha)
-      v = self._filter(u, -log_w[i])
-      log_det -= self._log_det(log_w[i], log_s[i], u, b, alpha, alpha_out)
+      u = slog.slog_inverse(b * tf.exp(-self._log_s[i]), alpha)
+      v = transform.filter(u, -self._log_w[i])
+      log_det -= self._log_det(i, u, b, alpha, alpha_out)
     return v, log_det
 
-  @staticmethod
-  def _log_det(log_w, log_s, u, b, alpha, alpha_out):
-    elementwise = (log_w + slog.slog_log_derivative(u, alpha) + log_s
+  def _log_det(self, i, u, b, alpha, alpha_out):
+    elementwise = (self._log_w[i] + slog.slog_log_derivative(u, alpha)
+                   + self._log_s[i]
                    + slog.slog_inverse_log_derivative(b, alpha_out))
     return base.sum_per_example(elementwise)
 

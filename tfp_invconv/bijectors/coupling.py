@@ -1,27 +1,22 @@
-"""Couplings: split + conditioner + inner transform, for n channel blocks.
+"""Couplings: a split, a conditioner per block and any TFP bijector.
 
-The input's channels are cut into n equal blocks x_1..x_n. Block i > 1 is
-transformed by an elementwise invertible map T whose parameters come from a
-conditioner network of the blocks before it (of the *inputs*, CInC eq. 3-6):
-
-  Forward:  y_1 = x_1,  y_i = T(x_i; NN_i(x_1, ..., x_{i-1}))
-  Log-det:  sum_i log|T'(x_i; NN_i(...))|
-  Inverse:  x_1 = y_1,  then for i = 2..n in turn
-            x_i = T^-1(y_i; NN_i(x_1, ..., x_{i-1}))
-
-n = 2 is RealNVP/Glow's affine coupling; n = 4 is the Quad-coupling of
-Nagar, Dufraisse & Varma (2021), §3.2. The blocks are channel groups
-(`ChannelSplit`) or, for n = 2, the two colours of a checkerboard over the
-pixels, each packed into an H x W/2 image (`CheckerboardSplit`), so that a
-transform may convolve a block. Conditioning the inverse of block i on
-anything but the recovered x_1..x_{i-1} (the reference code conditions on
-the last block) breaks invertibility; the contract tests check that.
+The input's channels are cut into n blocks x_1..x_n (`ChannelSplit`, or for
+n = 2 the two colours of a checkerboard, `CheckerboardSplit`). Block i > 1
+goes through a bijector that `bijector_fn` builds from the output of a
+conditioner network of the blocks before it (of the *inputs*, CInC eqs.
+3-6). n = 2 is RealNVP/Glow's coupling; n = 4 the Quad-coupling of Nagar,
+Dufraisse & Varma (2021), §3.2. Any `tfb.Bijector` serves: the affine map
+(`AffineTransform`), a rational-quadratic spline (`SplineTransform`),
+CONF's sub-layers, PAC's transformer, or a user's own.
 """
 
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from tfp_invconv import nets
 from tfp_invconv.bijectors import base
+
+tfb = tfp.bijectors
 
 SCALES = ('tanh', 'sigmoid', 'exp')
 # c of the soft clamp log s = c * tanh(r / c), chosen by measurement (README,
@@ -119,17 +114,11 @@ def make_split(split, num_blocks):
   return ChannelSplit(num_blocks)
 
 
-class ElementwiseParams:
-  """A transform with `num_params` conditioner outputs per channel."""
+class AffineTransform:
+  """`bijector_fn` of the affine coupling: T(x) = (x + t) * s.
 
-  num_params = None
-
-  def conditioner_outputs(self, channels):
-    return self.num_params * channels
-
-
-class AffineTransform(ElementwiseParams):
-  """T(x; t, r) = (x + t) * s, with the log-scale log s from the raw output r.
+  The conditioner gives a shift t and a raw log-scale r per channel; the
+  bijector is `tfb.Scale(log_scale=log s)` after `tfb.Shift(t)`.
 
   Scales:
     'tanh' (default): log s = c * tanh(r / c), a soft clamp: s is in
@@ -144,8 +133,6 @@ class AffineTransform(ElementwiseParams):
   scale that may fall towards 0; with 'exp' both directions are unbounded.
   """
 
-  num_params = 2
-
   def __init__(self, scale='tanh', log_scale_bound=LOG_SCALE_BOUND):
     if scale not in SCALES:
       raise ValueError(f'scale must be one of {SCALES}, got {scale!r}.')
@@ -155,6 +142,10 @@ class AffineTransform(ElementwiseParams):
     self.scale = scale
     self.log_scale_bound = float(log_scale_bound)
 
+  @staticmethod
+  def conditioner_outputs(channels):
+    return 2 * channels
+
   def log_scale(self, raw):
     if self.scale == 'tanh':
       return base.soft_clip(raw, self.log_scale_bound)
@@ -162,45 +153,124 @@ class AffineTransform(ElementwiseParams):
       return tf.math.log_sigmoid(raw + 2.)
     return raw
 
-  def _shift_and_log_scale(self, params):
+  def __call__(self, params):
     shift, raw = tf.split(params, 2, axis=-1)
     log_scale = self.log_scale(raw)
     if _AFFINE_SCALES.active and tf.executing_eagerly():
       batch = tf.reshape(log_scale, [tf.shape(log_scale)[0], -1])
       _AFFINE_SCALES.record(scale=self.scale, smallest_log_scale=tf.reduce_min(
           batch, axis=-1).numpy())
-    return shift, log_scale
+    return tfb.Chain([tfb.Scale(log_scale=log_scale), tfb.Shift(shift)])
 
-  def forward(self, x, params):
-    shift, log_scale = self._shift_and_log_scale(params)
-    return (x + shift) * tf.exp(log_scale), base.sum_per_example(log_scale)
 
-  def inverse(self, y, params):
-    shift, log_scale = self._shift_and_log_scale(params)
-    return y * tf.exp(-log_scale) - shift, -base.sum_per_example(log_scale)
+class SplineTransform:
+  """`bijector_fn` of neural spline flows (Durkan et al. 2019): an
+  elementwise monotonic rational-quadratic spline on [-B, B], the identity
+  outside (`tfb.RationalQuadraticSpline`).
+
+  The conditioner gives, per channel, K raw bin widths, K raw bin heights
+  and K - 1 raw interior knot slopes:
+
+    widths, heights = m + (2B - K m) softmax(raw)    (each bin >= m)
+    slopes          = exp(c * tanh(raw / c))          in (e^-c, e^c)
+
+  A zero conditioner output gives equal bins and unit slopes: the identity.
+
+  Growth bound: the spline maps [-B, B] onto itself and is the identity
+  outside, so |T(x)| <= max(|x|, B) and |T^-1(y)| <= max(|y|, B); every
+  bin's height/width ratio is in [m / 2B, 2B / m] and every knot slope in
+  (e^-c, e^c), which bounds the log-derivative both ways.
+
+  References:
+    Durkan, Bekasov, Murray, Papamakarios (2019). Neural Spline Flows.
+    https://arxiv.org/abs/1906.04032
+  """
+
+  def __init__(self, bins=8, bound=3., min_bin_size=1e-3,
+               log_slope_bound=LOG_SCALE_BOUND):
+    base.check_positive_int(bins=bins)
+    if not (bound > 0 and 0 < min_bin_size * bins < 2 * bound):
+      raise ValueError(f'need bound > 0 and 0 < bins * min_bin_size < '
+                       f'2 * bound; got bound={bound}, bins={bins}, '
+                       f'min_bin_size={min_bin_size}.')
+    self.bins, self.bound = bins, float(bound)
+    self.min_bin_size = float(min_bin_size)
+    self.log_slope_bound = float(log_slope_bound)
+
+  def conditioner_outputs(self, channels):
+    return (3 * self.bins - 1) * channels
+
+  def _bin_sizes(self, raw):
+    free = 2. * self.bound - self.bins * self.min_bin_size
+    return self.min_bin_size + free * tf.nn.softmax(raw, axis=-1)
+
+  def __call__(self, params):
+    per_channel = 3 * self.bins - 1
+    channels = params.shape[-1] // per_channel
+    params = tf.reshape(params, tf.concat(
+        [tf.shape(params)[:-1], [channels, per_channel]], axis=0))
+    widths, heights, slopes = tf.split(
+        params, [self.bins, self.bins, self.bins - 1], axis=-1)
+    return tfb.RationalQuadraticSpline(
+        self._bin_sizes(widths), self._bin_sizes(heights),
+        tf.exp(base.soft_clip(slopes, self.log_slope_bound)),
+        range_min=-self.bound)
 
 
 class Coupling(base.FlowBijectorBase):
-  """n-block coupling with one conditioner per transformed block.
+  """A coupling: split, one conditioner per transformed block, and a
+  bijector built from the conditioner's output.
 
-  Growth bound: block 1 passes unchanged; each other block grows as its
-  transform allows (for `AffineTransform('tanh')`, by at most e^c).
+  With blocks x_1..x_n, conditioners NN_2..NN_n and B(p) = bijector_fn(p):
+
+    Forward:  y_1 = x_1,  y_i = B(p_i)(x_i),  p_i = NN_i(x_1, ..., x_{i-1})
+    Log-det:  sum_{i > 1} log|det dB(p_i)(x_i) / dx_i|
+    Inverse:  x_1 = y_1, then for i = 2..n in turn
+              x_i = B(p_i)^-1(y_i),  p_i = NN_i(x_1, ..., x_{i-1})
+
+  The conditioners see inputs in both directions (the recovered blocks
+  going back); conditioning the inverse on anything else breaks
+  invertibility, which the contract tests check. Each conditioner runs once
+  per call, and the value and the log-det come from that one run (TFP's
+  `RealNVP` calls its `bijector_fn` once for each).
+
+  ```python
+  spline = tfib.SplineTransform(bins=8)
+  coupling = tfib.Coupling(
+      4, 2, spline, lambda c_in, c_out, name: nets.glow_conditioner(
+          c_in, c_out, 64, name=name))
+  y = coupling.forward(x)                       # x: [B, H, W, 4]
+  ```
+
+  Growth bound: block 1 passes unchanged; each other block grows as the
+  bijector `bijector_fn` builds allows (e.g. `AffineTransform('tanh')`: by
+  at most e^c).
+
+  References:
+    Dinh, Sohl-Dickstein, Bengio (2017). Density estimation using Real NVP.
+    https://arxiv.org/abs/1605.08803
+    Nagar, Dufraisse, Varma (2021). CInC Flow: Characterizable Invertible
+    3x3 Convolution. https://arxiv.org/abs/2107.01358
   """
 
-  def __init__(self, channels, num_blocks, transform, make_conditioner,
-               event_rank=3, split='channel', context_features=0,
-               dtype=tf.float32, validate_args=False, name='coupling',
-               parameters=None):
+  def __init__(self, channels, num_blocks, bijector_fn, make_conditioner,
+               conditioner_outputs=None, event_rank=3, split='channel',
+               context_features=0, dtype=tf.float32, validate_args=False,
+               name='coupling', parameters=None):
     """Creates the coupling.
 
     Args:
       channels: input channels C, divisible by `num_blocks` for a channel
         split.
       num_blocks: n >= 2.
-      transform: the map of a block, with `conditioner_outputs(channels)`,
-        `forward(x, params)` and `inverse(y, params)` returning
-        `(value, log_det_per_example)`.
+      bijector_fn: `params -> tfb.Bijector` on a block, `params` being the
+        conditioner's output [..., conditioner_outputs]. Weights of its own
+        (not from the conditioner) live on the Keras layers it lists in a
+        `keras_layers` attribute.
       make_conditioner: `(in_channels, out_channels, name) -> keras layer`.
+      conditioner_outputs: the conditioner's output channels, as an int or
+        a function of the block's channel count; defaults to
+        `bijector_fn.conditioner_outputs`.
       event_rank: 3 for images [H, W, C], 1 for vectors [C].
       split: 'channel' or (images, n = 2) 'checkerboard'.
       context_features: K > 0 makes the coupling conditional (vectors,
@@ -217,15 +287,22 @@ class Coupling(base.FlowBijectorBase):
     if context_features and event_rank != 1:
       raise ValueError(f'{name}: a context is supported for vectors '
                        '(event_rank 1) only.')
+    outputs = conditioner_outputs or getattr(
+        bijector_fn, 'conditioner_outputs', None)
+    if outputs is None:
+      raise ValueError(f'{name}: give conditioner_outputs (the conditioner\'s '
+                       'output channels per block)')
     self._num_blocks = num_blocks
-    self._transform = transform
+    self._event_rank = event_rank
+    self.bijector_fn = bijector_fn
     self.context_features = int(context_features)
     self._conditioners = [
         make_conditioner(i * block + self.context_features,
-                         transform.conditioner_outputs(block),
+                         outputs(block) if callable(outputs) else int(outputs),
                          f'{name}_nn{i}')
         for i in range(1, num_blocks)]
-    layers = self._conditioners + list(getattr(transform, 'keras_layers', []))
+    layers = self._conditioners + list(getattr(bijector_fn, 'keras_layers',
+                                               []))
     super().__init__(event_shape_in=[None] * (event_rank - 1) + [channels],
                      layers=layers, forward_min_event_ndims=event_rank,
                      dtype=dtype, validate_args=validate_args,
@@ -249,25 +326,38 @@ class Coupling(base.FlowBijectorBase):
     """The conditioner networks NN_2..NN_n, in block order."""
     return list(self._conditioners)
 
-  def _couple(self, blocks, transform, inputs_known, context):
+  def block_bijector(self, i, known_blocks, context=None):
+    """B(p_i), the bijector of block i given the blocks before it."""
+    return self.bijector_fn(self._params(i, known_blocks, context))
+
+  def _transform(self, block, bijector, inverse):
+    """(value, log-det per example) of one block."""
+    if inverse:
+      value = bijector.inverse(block)
+      log_det = bijector.inverse_log_det_jacobian(
+          block, event_ndims=self._event_rank)
+    else:
+      value = bijector.forward(block)
+      log_det = bijector.forward_log_det_jacobian(
+          block, event_ndims=self._event_rank)
+    return value, tf.broadcast_to(log_det, tf.shape(block)[:1])
+
+  def _couple(self, blocks, inverse, context):
     """Transforms blocks 2..n in turn; the conditioners always see inputs:
     `blocks` themselves going forward, the recovered blocks going back."""
     done, log_det = [blocks[0]], 0.
     for i in range(1, self._num_blocks):
-      inputs = blocks if inputs_known else done
-      value, log_det_i = transform(blocks[i],
-                                   self._params(i, inputs, context))
+      bijector = self.block_bijector(i, done if inverse else blocks, context)
+      value, log_det_i = self._transform(blocks[i], bijector, inverse)
       done.append(value)
       log_det += log_det_i
     return self._split.merge(done), log_det
 
   def _forward_and_log_det(self, x, context=None):
-    return self._couple(self._split.split(x), self._transform.forward,
-                        inputs_known=True, context=context)
+    return self._couple(self._split.split(x), False, context)
 
   def _inverse_and_log_det(self, y, context=None):
-    return self._couple(self._split.split(y), self._transform.inverse,
-                        inputs_known=False, context=context)
+    return self._couple(self._split.split(y), True, context)
 
 
 def _glow_nets(hidden_width, dtype):
@@ -308,3 +398,34 @@ class QuadCoupling(AffineCoupling):
 
   NUM_BLOCKS = 4
   DEFAULT_NAME = 'quad_coupling'
+
+
+class SplineCoupling(Coupling):
+  """Neural spline flows' coupling: two blocks,
+  y_2 = RQS(x_2; NN(x_1)), a rational-quadratic spline per value.
+
+    Forward:  y_1 = x_1,  y_2 = S(x_2),  S = `SplineTransform`(NN(x_1))
+    Log-det:  sum log S'(x_2)
+    Inverse:  x_1 = y_1,  x_2 = S^-1(y_2) (a quadratic per value)
+
+  ```python
+  coupling = SplineCoupling(4, hidden_width=64, bins=8)
+  z = coupling.forward(x)            # x: [B, H, W, 4]
+  ```
+
+  Growth bound: |y_2| <= max(|x_2|, B) and |x_2| <= max(|y_2|, B): the
+  spline maps [-B, B] onto itself and is the identity outside
+  (`SplineTransform`).
+
+  References:
+    Durkan, Bekasov, Murray, Papamakarios (2019). Neural Spline Flows.
+    https://arxiv.org/abs/1906.04032
+  """
+
+  def __init__(self, channels, hidden_width=512, bins=8, bound=3.,
+               dtype=tf.float32, validate_args=False, name='spline_coupling'):
+    parameters = dict(locals())
+    super().__init__(channels, 2, SplineTransform(bins, bound),
+                     _glow_nets(hidden_width, dtype), dtype=dtype,
+                     validate_args=validate_args, name=name,
+                     parameters=parameters)

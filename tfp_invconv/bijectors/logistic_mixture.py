@@ -35,10 +35,12 @@ mixtures (tests/test_pac.py holds one); with the rule, 12 sufficed.
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_invconv.bijectors import base
+
 tfb = tfp.bijectors
 
 
-class LogisticMixtureLogit(tfb.Bijector):
+class LogisticMixtureLogit(base.OnePassBijector):
   """x -> logit(F(x)), F the CDF of a mixture of logistics (elementwise).
 
   Growth bound: with weights pi_k, locations mu_k and scales s_k,
@@ -93,20 +95,15 @@ class LogisticMixtureLogit(tfb.Bijector):
         -1)
     return log_cdf, log_sf, log_pdf
 
-  def forward_and_log_det(self, x):
-    """(z, elementwise log-det) from one evaluation of the mixture."""
+  def _forward_and_log_det(self, x):
     log_cdf, log_sf, log_pdf = self._log_cdf_sf_pdf(x)
     return log_cdf - log_sf, log_pdf - log_cdf - log_sf
 
-  def _forward(self, x):
-    log_cdf, log_sf, _ = self._log_cdf_sf_pdf(x)
-    return log_cdf - log_sf
+  def _inverse_and_log_det(self, z):
+    x = self._root(z)
+    return x, -self._forward_and_log_det(x)[1]
 
-  def _forward_log_det_jacobian(self, x):
-    log_cdf, log_sf, log_pdf = self._log_cdf_sf_pdf(x)
-    return log_pdf - log_cdf - log_sf
-
-  def _inverse(self, z):
+  def _root(self, z):
     components = self._locs + tf.exp(self._log_scales) * z[..., None]
     low = tf.reduce_min(components, axis=-1)
     high = tf.reduce_max(components, axis=-1)
@@ -154,9 +151,6 @@ class LogisticMixtureLogit(tfb.Bijector):
                tf.zeros(tf.shape(z), tf.int32), tf.fill(tf.shape(z), infinity),
                tf.constant(False)))
     return outputs[1]
-
-  def _inverse_log_det_jacobian(self, z):
-    return -self._forward_log_det_jacobian(self._inverse(z))
 
 
 def logistic_mixture_cdf(logits, locs, log_scales, **kwargs):

@@ -58,7 +58,8 @@ def _square_sigmoid(raw, floor, offset=0.):
 
 
 class PACTransform:
-  """The transformer of a block of `channels` channels (module doc)."""
+  """`bijector_fn` of the PAC coupling: the transformer of a block of
+  `channels` channels (module doc), a `tfb.Chain` of its stages."""
 
   def __init__(self, channels, variant='pac', order='raster', kernel_size=5,
                features=16, components=4, solver='rows', dtype=tf.float32,
@@ -144,28 +145,8 @@ class PACTransform:
     return [self._linear(first, 1, bias), mixture, self._linear(second, 2),
             self._slog]
 
-  def forward(self, x, params):
-    log_det = 0.
-    for stage in self.stages(params):
-      x, stage_log_det = _forward_and_log_det(stage, x)
-      log_det += stage_log_det
-    return x, log_det
-
-  def inverse(self, y, params):
-    log_det = 0.
-    for stage in reversed(self.stages(params)):
-      y = stage.inverse(y)
-      log_det -= stage.forward_log_det_jacobian(y, event_ndims=3)
-    return y, log_det
-
-
-def _forward_and_log_det(stage, x):
-  """(y, log-det per example), from one evaluation where the stage offers
-  it (the mixture's log-CDF terms serve both)."""
-  if isinstance(stage, LogisticMixtureLogit):
-    y, log_det = stage.forward_and_log_det(x)
-    return y, base.sum_per_example(log_det)
-  return stage.forward(x), stage.forward_log_det_jacobian(x, event_ndims=3)
+  def __call__(self, params):
+    return tfb.Chain(self.stages(params)[::-1], name=f'{self.name}_stages')
 
 
 class PACCoupling(Coupling):
