@@ -34,10 +34,10 @@ def solve_records(model, pixels):
   """Decodes the encodings of `pixels` eagerly (so every PAC solve is
   recorded); returns (max reconstruction error, records)."""
   import tensorflow as tf
-  from tfp_invconv.bijectors import pac_conv
+  from tfp_invconv import diagnostics
   x = model.dequantize(pixels, noise='center')
   z = model.encode(x)
-  with pac_conv.recording_solves() as records:
+  with diagnostics.recording_solves(model.flow) as records:
     decoded = model.flow.forward(tf.identity(z))
   return float(tf.reduce_max(tf.abs(decoded - x))), records
 

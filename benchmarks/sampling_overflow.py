@@ -10,8 +10,7 @@ non-finite value; over the finite ones the largest conditioner input and
 the smallest scale any coupling used; and, for the non-finite ones, the
 coupling whose conditioner first saw an input beyond the largest on test
 images (most often). The test-image row gives that range. Inputs and
-scales come from `coupling.recording_conditioner_inputs` and
-`coupling.recording_affine_scales` (eager runs).
+scales come from `diagnostics.recording_couplings` (eager runs).
 
   python -m benchmarks.sampling_overflow --pretrained cifar10 \\
       --data ../shared/data/cifar10_subset.npz
@@ -36,19 +35,20 @@ def _largest_inputs(records):
 
 def _smallest_log_scales(records):
   """[couplings, examples] smallest sigmoid log-scale of each coupling run."""
-  return np.stack([r['smallest_log_scale'] for r in records
-                   if r['scale'] == 'sigmoid'])
+  from tfp_invconv import diagnostics
+  return np.stack([diagnostics.smallest_log_scale(r) for r in records
+                   if getattr(r['transform'], 'scale', None) == 'sigmoid'])
 
 
-def run_recorded(fn):
-  """fn() with conditioner inputs and affine scales recorded: (result,
-  largest inputs, smallest log-scales, coupling names in run order)."""
-  from tfp_invconv.bijectors import coupling
-  with coupling.recording_conditioner_inputs() as inputs, \
-      coupling.recording_affine_scales() as scales:
+def run_recorded(model, fn):
+  """fn() with the model's conditioner inputs and affine scales recorded:
+  (result, largest inputs, smallest log-scales, coupling names in run
+  order)."""
+  from tfp_invconv import diagnostics
+  with diagnostics.recording_couplings(model.flow) as records:
     result = fn()
-  return (result, _largest_inputs(inputs), _smallest_log_scales(scales),
-          [r['coupling'] for r in inputs])
+  return (result, _largest_inputs(records), _smallest_log_scales(records),
+          [r['coupling'] for r in records])
 
 
 def test_range(model, images, batch):
@@ -56,7 +56,7 @@ def test_range(model, images, batch):
   largest, smallest = 0., np.inf
   for i in range(0, len(images), batch):
     _, inputs, log_scales, _ = run_recorded(
-        lambda: model.bits_per_dim(images[i:i + batch]))
+        model, lambda: model.bits_per_dim(images[i:i + batch]))
     largest = max(largest, float(inputs.max()))
     smallest = min(smallest, float(np.exp(log_scales.min())))
   return largest, smallest
@@ -70,7 +70,7 @@ def sample_overflow(model, temperature, num, seed, test_largest):
   z = tf.random.stateless_normal([num, model.flow.latent_size],
                                  seed=[seed, 0], dtype=model.dtype_float)
   x, inputs, log_scales, names = run_recorded(
-      lambda: model.flow.forward(z * temperature).numpy())
+      model, lambda: model.flow.forward(z * temperature).numpy())
   finite = np.isfinite(x.reshape(num, -1)).all(axis=1)
   exits = collections.Counter(
       names[int(np.argmax(inputs[:, i] > test_largest))]

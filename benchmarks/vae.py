@@ -37,7 +37,6 @@ Each run (posterior, seed) saves its result as JSON and checkpoints every
   python -m benchmarks.vae --data ../shared/data
 """
 
-import argparse
 import json
 import math
 import os
@@ -313,17 +312,18 @@ def posterior_usage(vae, images, seed, samples=10):
   usage = dict(rate=float(np.mean(log_q_over_prior)),
                distortion=-float(np.mean(log_likelihood)))
   if vae.flow is not None:
-    from tfp_invconv.bijectors import conf_coupling
-    from tfp_invconv.bijectors import coupling as coupling_lib
+    from tfp_invconv import diagnostics
+    from tfp_invconv.bijectors.conf_coupling import CONFTransform
     base, context = vae.gaussian_and_context(x)
     z0 = base.sample(seed=tf.constant([seed, 4]))
     kwargs = vae._kwargs(context)
-    with conf_coupling.recording_scales() as scales, \
-        coupling_lib.recording_conditioner_inputs() as conditioner_inputs:
+    with diagnostics.recording_couplings(vae.flow) as records:
       moved = (vae.flow.forward(z0, **kwargs) - z0).numpy()
+    scales = [diagnostics.conf_scales(r) for r in records
+              if isinstance(r['transform'], CONFTransform)]
     if scales:
       usage.update(_conf_scale_use(scales))
-      usage.update(live_units=_live_units(vae.flow, conditioner_inputs))
+      usage.update(live_units=_live_units(vae.flow, records))
     spread = np.linalg.norm(base.stddev().numpy(), axis=1)
     log_det = vae.flow.forward_log_det_jacobian(z0, event_ndims=1, **kwargs)
     usage.update(flow_shift=float(np.median(

@@ -4,8 +4,9 @@ Signatures (images are uint8 [N, H, W, C] integer pixels in [0, L)):
   log_prob(images)        -> log_prob: log density of the bin-centre images
   bits_per_dim(images)    -> bits_per_dim (bin-centre dequantization)
   encode(images)          -> z [N, H*W*C], bin-centre dequantization
-  decode(z)               -> images (uint8), continuous (float, in [-0.5, 0.5))
-  sample(num, temperature, seed) -> images (uint8)
+  decode(z)               -> images (uint8), continuous (float, in [-0.5, 0.5)),
+                             finite (bool [N]: every decoded value finite)
+  sample(num, temperature, seed) -> images (uint8), finite (bool [N])
   serving_default         = bits_per_dim
 Bin centres make encode/decode exact on integer images and the outputs
 deterministic, so they can be compared across processes.
@@ -66,15 +67,16 @@ class FlowServing(tf.Module):
   def _decode(self, z):
     z = self._checked_shape(z, [self.model.flow.latent_size], 'z')
     continuous = self.model.decode(z)
-    return {'images': self.model.to_pixels(continuous),
-            'continuous': continuous}
+    images, finite = self.model.to_pixels(continuous)
+    return {'images': images, 'continuous': continuous, 'finite': finite}
 
   def _sample(self, num, temperature, seed):
     z = tf.random.stateless_normal(
         tf.stack([num, self.model.flow.latent_size]),
         seed=tf.stack([seed, 0]), dtype=self.model.dtype_float)
     z = z * tf.cast(temperature, self.model.dtype_float)
-    return {'images': self.model.to_pixels(self.model.decode(z))}
+    images, finite = self.model.to_pixels(self.model.decode(z))
+    return {'images': images, 'finite': finite}
 
   def signatures(self):
     functions = {name: getattr(self, name) for name in (

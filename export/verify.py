@@ -30,12 +30,16 @@ def check(saved_model_dir, rtol=1e-4):
     results[name] = 'ok'
   decoded = loaded.signatures['decode'](z=tf.constant(reference['z']))
   np.testing.assert_array_equal(decoded['images'].numpy(), reference['images'])
+  assert decoded['finite'].numpy().all(), 'decode flags finite latents'
   results['decode'] = 'ok (exact uint8 round trip)'
   sampled = loaded.signatures['sample'](
       num=tf.constant(4), temperature=tf.constant(0.7), seed=tf.constant(3))
   np.testing.assert_array_equal(sampled['images'].numpy(),
                                 reference['samples'])
-  results['sample'] = 'ok'
+  overflowed = int(np.sum(~sampled['finite'].numpy()))
+  results['sample'] = ('ok' if not overflowed else
+                       f'ok, but {overflowed} of 4 samples at T = 0.7 '
+                       'overflowed (NaN or Inf; flagged in "finite")')
   results['bad input'] = check_rejections(loaded, reference)
   return results
 

@@ -258,7 +258,7 @@ def test_live_units_finds_a_dead_conditioner_unit(activation):
   import tensorflow as tf
   import tfp_invconv as ti
   from benchmarks import vae
-  from tfp_invconv.bijectors import coupling
+  from tfp_invconv import diagnostics
   flow = ti.SymmetricConvVectorFlow(6, depth=1, hidden_width=8,
                                     context_features=3, activation=activation)
   x = np.random.default_rng(0).normal(size=(200, 6)).astype(np.float32)
@@ -268,7 +268,7 @@ def test_live_units_finds_a_dead_conditioner_unit(activation):
   last_hidden = conf.conditioners[0].layers[-2]
   last_hidden.bias.assign(tf.tensor_scatter_nd_update(
       last_hidden.bias, [[0]], [-100.]))  # unit 0 never fires
-  with coupling.recording_conditioner_inputs() as records:
+  with diagnostics.recording_couplings(flow) as records:
     flow.forward(x, context=context)
   assert [r['inputs'].shape for r in records] == [(200, 3 + 3)]
   assert vae._live_units(flow, records) == 7 / 8

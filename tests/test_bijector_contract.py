@@ -223,6 +223,23 @@ def test_wrong_channel_count_is_a_clear_error(case):
     bijector.forward(bad)
 
 
+# The linear maps: their log-det does not depend on the input.
+CONSTANT_JACOBIAN = ('CInCConv2D', 'EmergingConv2D', 'Invertible1x1Conv',
+                     'ActNorm', 'LearnedPrior', 'Squeeze', 'SymmetricConv')
+
+
+@pytest.mark.parametrize('case', IDS)
+def test_batch_shape_and_constant_jacobian_flag(case):
+  bijector, shape = _make(case)
+  assert bijector.experimental_batch_shape() == []
+  assert bijector.is_constant_jacobian == case.startswith(CONSTANT_JACOBIAN)
+  if bijector.is_constant_jacobian:
+    x = _sample((2,) + shape)
+    fldj = bijector.forward_log_det_jacobian(
+        helpers.fresh(x), bijector.forward_min_event_ndims)
+    np.testing.assert_allclose(fldj[0], fldj[1], rtol=1e-12)
+
+
 @pytest.mark.parametrize('make', [
     lambda: tfib.CInCConv2D(4, validate_args=True),
     lambda: tfib.AffineCoupling(4, hidden_width=8, validate_args=True),

@@ -102,19 +102,19 @@ def test_a_missing_or_unexpected_context_is_a_clear_error():
 
 
 def test_conf_scales_are_recorded_per_coupling_when_eager():
-  from tfp_invconv.bijectors import conf_coupling
+  from tfp_invconv import diagnostics
   flow = ti.SymmetricConvVectorFlow(FEATURES, depth=2, hidden_width=8,
                                     conf_layers=3, max_scale=1.5,
                                     context_features=CONTEXT)
   x = np.random.default_rng(3).normal(size=(4, FEATURES)).astype(np.float32)
   context = _context(batch=4, dtype=np.float32)
   _perturbed(flow, x, context)
-  with conf_coupling.recording_scales() as records:
+  with diagnostics.recording_couplings(flow) as records:
     flow.forward(helpers.fresh(x), context=context)
     tf.function(lambda t: flow.forward(t, context=context))(
         helpers.fresh(x))  # traced: not recorded
   assert sorted(r['coupling'] for r in records) == ['conf_s0', 'conf_s1']
-  for r in records:
+  for r in map(diagnostics.conf_scales, records):
     assert r['max_scale'] == 1.5
     assert r['log_s'].shape == r['log_w'].shape == (3, 4, FEATURES // 2)
     assert np.all(r['log_s'] <= np.log(1.5)) and np.std(r['log_s']) > 0

@@ -46,6 +46,7 @@ def test_tiny_flow_round_trip_and_dense_log_det(conv, coupling, centre):
                                            ('emerging', 'affine')])
 def test_distribution_log_prob_and_sample(conv, coupling):
   flow = _tiny_flow(conv, coupling, dtype=tf.float32, corners='alternate')
+  assert flow.experimental_batch_shape() == []
   dist = tfp.distributions.TransformedDistribution(
       tfp.distributions.Sample(tfp.distributions.Normal(0., 1.), [192]), flow)
   assert dist.event_shape == (8, 8, 3)

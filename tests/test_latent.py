@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import tfp_invconv as ti
@@ -22,7 +21,9 @@ def _digits_model():
 def test_interpolation_starts_and_ends_at_the_images():
   model = _digits_model()
   images = next(iter(data.load('digits', 'test').images.batch(2))).numpy()
-  path = latent.interpolate(model, images[0], images[1], num=5).numpy()
+  path, finite = latent.interpolate(model, images[0], images[1], num=5)
+  path = path.numpy()
+  assert finite.shape == (5,)
   assert path.shape == (5, 8, 8, 1)
   np.testing.assert_array_equal(path[0], images[0])
   np.testing.assert_array_equal(path[-1], images[1])
@@ -37,7 +38,9 @@ def test_attribute_direction_is_the_difference_of_latent_means():
   z = model.encode(model.dequantize(pixels, noise='center')).numpy()
   expected = z[labels].mean(0) - z[~labels].mean(0)
   np.testing.assert_allclose(direction, expected, rtol=1e-4, atol=1e-5)
-  moved = latent.manipulate(model, pixels[:2], direction, [0., 1.]).numpy()
+  moved, finite = latent.manipulate(model, pixels[:2], direction, [0., 1.])
+  moved = moved.numpy()
+  assert finite.shape == (2, 2)
   np.testing.assert_array_equal(moved[0], pixels[:2])
 
 

@@ -6,7 +6,6 @@ import pytest
 import tensorflow as tf
 
 from tfp_invconv import bijectors as tfib
-from tfp_invconv.bijectors import pac_conv
 from tests import helpers
 
 SHAPE = (2, 5, 6, 3)  # batch, H, W, C
@@ -86,8 +85,9 @@ def test_pac_inverse_in_float32_with_unknown_sizes():
 def test_solves_are_recorded_with_their_steps():
   pac = _pac('raster', 'jacobi', 5)
   y = pac.forward(helpers.fresh(np.ones(SHAPE)))
-  with pac_conv.recording_solves() as records:
-    pac.inverse(helpers.fresh(y))
+  _, records = pac.inverse_with_solve_info(helpers.fresh(y))
+  records = [{k: np.asarray(v) if k != 'triangle' else v
+              for k, v in r.items()} for r in records]
   assert [r['triangle'] for r in records] == ['lower', 'upper']
   for r in records:
     assert 1 <= r['steps'] <= 5 * 6 * 3 + 1
@@ -113,6 +113,15 @@ def test_logistic_mixture_logit_round_trip_and_log_det(dtype, tolerance):
   np.testing.assert_allclose(
       mixture.forward_log_det_jacobian(helpers.fresh(x), 0),
       np.log(derivative), atol=10 * tolerance)
+
+
+def test_tensor_parameter_bijectors_have_batch_shape_and_flags():
+  pac = _pac('raster', 'rows', 3)
+  rng = np.random.default_rng(0)
+  mixture = tfib.LogisticMixtureLogit(*rng.normal(size=(3, 2, 4)))
+  assert pac.experimental_batch_shape() == []
+  assert mixture.experimental_batch_shape() == []
+  assert pac.is_constant_jacobian and not mixture.is_constant_jacobian
 
 
 def test_mixture_inverse_crosses_a_steep_component_in_few_iterations():

@@ -48,4 +48,4 @@ def test_xla_agrees_with_plain_graphs(conv, coupling):
   np.testing.assert_allclose(xla.decode(plain.encode(x)), x, atol=1e-4)
   z = tf.random.stateless_normal([4, plain.flow.latent_size], [0, 1])
   np.testing.assert_allclose(xla.decode(z), plain.decode(z), atol=1e-4)
-  assert set(xla.__dict__['_graphs']) == {('decode', True)}
+  assert set(xla.latent_space.graphs) == {('decode', True)}

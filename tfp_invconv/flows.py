@@ -73,7 +73,7 @@ def _routed(bijector, kwargs):
   return {}
 
 
-class GenerativeFlow(tfb.Composition):
+class GenerativeFlow(tfib.base.UnbatchedParameters, tfb.Composition):
   """The generative direction (latent -> data) of a normalizing bijector.
 
   Like `tfb.Glow`, a `Composition` that is not a `CompositeTensor`: a flow,
@@ -90,10 +90,6 @@ class GenerativeFlow(tfb.Composition):
         bijectors=tfb.Chain([tfb.Invert(normalizing)],
                             validate_args=validate_args),
         validate_args=validate_args, parameters=parameters, name=name)
-
-  @classmethod
-  def _parameter_properties(cls, dtype):
-    return dict()
 
   # A conditional flow takes `context=c` (or `bijector_kwargs={'context':
   # c}` on its distribution) and hands it to every conditional layer: TFP's

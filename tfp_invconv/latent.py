@@ -1,16 +1,62 @@
-"""Latent-space operations of a trained FlowModel (no I/O).
+"""The latent space of a flow: encode, decode, sample, and the operations
+of a trained FlowModel on it (no I/O).
 
 Glow/CInC-style: images are encoded at the bin centre, moved in the flat
-latent space and decoded back.
+latent space and decoded back. The operations return integer pixels and,
+per image, whether every decoded value was finite (`PixelCodec.to_pixels`).
 """
 
 import tensorflow as tf
 
 
+class LatentSpace:
+  """Encoding (image -> flat latent z), decoding and sampling through a
+  generative-direction flow.
+
+  Called eagerly, each runs a traced graph, built once per input signature
+  (the solves' loops never run op by op in Python), compiled with XLA when
+  `jit_compile()` says so; inside an outer graph (fit, a SavedModel
+  signature) the flow runs as it is.
+  """
+
+  def __init__(self, flow, jit_compile=lambda: False):
+    self.flow = flow
+    self._jit_compile = jit_compile
+    self.graphs = {}
+
+  def encode(self, x):
+    return self._in_graph('encode', self.flow.inverse)(
+        tf.cast(x, self.flow.float_dtype))
+
+  def decode(self, z):
+    return self._in_graph('decode', self.flow.forward)(
+        tf.cast(z, self.flow.float_dtype))
+
+  def sample(self, n, temperature=1.0, seed=None):
+    """Decodes n latents from N(0, T^2 I); `seed` makes them reproducible."""
+    shape = [n, self.flow.latent_size]
+    dtype = self.flow.float_dtype
+    if seed is None:
+      z = tf.random.normal(shape, dtype=dtype)
+    else:
+      z = tf.random.stateless_normal(shape, seed=[int(seed), 0], dtype=dtype)
+    return self.decode(z * temperature)
+
+  def _in_graph(self, name, fn):
+    if not tf.executing_eagerly():
+      return fn
+    key = (name, bool(self._jit_compile()))
+    if key not in self.graphs:
+      self.graphs[key] = tf.function(fn, reduce_retracing=True,
+                                     jit_compile=key[1])
+    return self.graphs[key]
+
+
 def interpolate(model, pixels_a, pixels_b, num=8):
   """Decoded images along the straight latent path from a to b.
 
-  Returns integer pixels [num, H, W, C]; the first and last equal a and b.
+  Returns integer pixels [num, H, W, C] (the first and last equal a and
+  b) and the finite mask [num].
   """
   z_a, z_b = (model.encode(model.dequantize(p[None], noise='center'))
               for p in (pixels_a, pixels_b))
@@ -43,8 +89,9 @@ def attribute_direction(model, batches):
 def manipulate(model, pixels, direction, scales):
   """Each image moved by scale * direction, for each scale.
 
-  Returns integer pixels [len(scales), N, H, W, C].
+  Returns integer pixels [len(scales), N, H, W, C] and the finite mask
+  [len(scales), N].
   """
   z = model.encode(model.dequantize(pixels, noise='center'))
-  return tf.stack([model.to_pixels(model.decode(z + s * direction))
-                   for s in scales])
+  moved = [model.to_pixels(model.decode(z + s * direction)) for s in scales]
+  return tf.stack([p for p, _ in moved]), tf.stack([f for _, f in moved])

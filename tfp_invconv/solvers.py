@@ -31,7 +31,6 @@ whose batch, height and width are known only when run. C^-1 comes from the calle
 who owns the centre's factors (an LU or triangular matrix).
 """
 
-import numpy as np
 import tensorflow as tf
 
 

@@ -50,6 +50,7 @@ def _stop_on_signals():
 def _train(args):
   import keras
   import tensorflow as tf
+  from tfp_invconv import replicas
   from training import artifacts, callbacks, data, distribute, presets
 
   _stop_on_signals()
@@ -115,6 +116,10 @@ def _train(args):
                                seed=args.seed + step, repeat=True)
   validation = (data.batches(test_data, batch_size, shuffle=False)
                 if test_data is not None else None)
+  if replicas.is_multi_worker(strategy):
+    # Collectives reject uint8, and Keras all-reduces a first batch.
+    train_batches = data.as_int32(train_batches)
+    validation = validation and data.as_int32(validation)
   best = min(callbacks.read_history(history_path).get('bpd', [math.inf]))
   fit_callbacks = [average] if average else []
   fit_callbacks += [
@@ -142,7 +147,7 @@ def _train(args):
           'resume', file=sys.stderr)
     sys.exit(130)
   except tf.errors.UnavailableError:
-    if not distribute.is_multi_worker(strategy):
+    if not replicas.is_multi_worker(strategy):
       raise
     distribute.restart_after_lost_peer(state.manager.latest_checkpoint)
   print(f'trained {state.step} steps')
@@ -216,8 +221,9 @@ def _sample(args):
   grids = []
   for t in args.temperatures:
     print(f'sampling {args.num} images at T = {t}', flush=True)
-    grids.append(
-        model.to_pixels(model.sample(args.num, t, seed=args.seed)).numpy())
+    images, finite = model.to_pixels(model.sample(args.num, t, seed=args.seed))
+    _report_overflow(finite, f'samples at T = {t}')
+    grids.append(images.numpy())
   name = ('samples_by_temperature.png' if args.pretrained is None
           else f'samples_{args.pretrained}.png')
   path = _output(args, name)
@@ -225,6 +231,15 @@ def _sample(args):
                       rows=len(args.temperatures), title='samples',
                       row_labels=[f'T = {t}' for t in args.temperatures])
   print(f'samples: {path}')
+
+
+def _report_overflow(finite, what):
+  """One stderr line when some images decoded to NaN or Inf values."""
+  import numpy as np
+  overflowed = int(np.sum(~np.asarray(finite)))
+  if overflowed:
+    print(f'{overflowed} of {np.size(finite)} {what} overflowed (NaN or Inf '
+          'values; shown black)', file=sys.stderr)
 
 
 def _interpolate(args):
@@ -240,8 +255,11 @@ def _interpolate(args):
   if min(args.pairs) < 0 or max(args.pairs) >= len(images):
     raise UsageError(f'--pairs: indices must lie in [0, {len(images)}), the '
                      'test images of the run\'s dataset')
-  rows = [latent.interpolate(model, images[a], images[b], args.num).numpy()
-          for a, b in zip(args.pairs[::2], args.pairs[1::2])]
+  rows, finite = zip(*(latent.interpolate(model, images[a], images[b],
+                                          args.num)
+                        for a, b in zip(args.pairs[::2], args.pairs[1::2])))
+  _report_overflow(np.concatenate(finite), 'interpolated images')
+  rows = [row.numpy() for row in rows]
   path = _output(args, 'interpolation.png')
   artifacts.save_grid(path, np.concatenate(rows), config['num_levels'],
                       rows=len(rows), title='latent interpolation',
@@ -261,7 +279,9 @@ def _manipulate(args):
       model, labelled.take(args.examples).batch(64))
   images = next(iter(data.load(name, 'test', args.data_dir)
                      .images.batch(args.num))).numpy()
-  moved = latent.manipulate(model, images, direction, args.scales).numpy()
+  moved, finite = latent.manipulate(model, images, direction, args.scales)
+  _report_overflow(finite, 'manipulated images')
+  moved = moved.numpy()
   path = args.output or os.path.join(args.run, f'manipulate_{args.attribute}.png')
   artifacts.save_grid(path, moved.reshape((-1,) + moved.shape[2:]),
                       config['num_levels'], rows=len(args.scales),

@@ -8,6 +8,7 @@ import os
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from training import artifacts
@@ -316,11 +317,14 @@ class Progress(keras.callbacks.Callback):
 
   def on_epoch_end(self, epoch, logs=None):
     with self.average.swapped() if self.average else contextlib.nullcontext():
-      samples = self.model.to_pixels(
+      samples, finite = self.model.to_pixels(
           self.model.sample(self.num_samples, self.temperature, seed=0))
-    artifacts.save_grid(
-        os.path.join(self.out, 'samples.png'), samples, self.num_levels,
-        rows=4, title=f'epoch {epoch + 1}, T = {self.temperature}')
+    title = f'epoch {epoch + 1}, T = {self.temperature}'
+    overflowed = int(np.sum(~finite.numpy()))
+    if overflowed:
+      title += f': {overflowed} of {self.num_samples} overflowed (black)'
+    artifacts.save_grid(os.path.join(self.out, 'samples.png'), samples,
+                        self.num_levels, rows=4, title=title)
     artifacts.save_curve(os.path.join(self.out, 'bpd.png'),
                          read_history(os.path.join(self.out, 'history.csv')))
 

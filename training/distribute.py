@@ -70,10 +70,6 @@ _RESTARTS = 'TFP_INVCONV_WORKER_RESTARTS'
 MAX_RESTARTS = 3
 
 
-def is_multi_worker(strategy):
-  return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-
-
 def restart_after_lost_peer(checkpoint):
   """Re-executes this worker's command after another worker died.
 

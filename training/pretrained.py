@@ -10,7 +10,7 @@ benchmark that trained it and reports its curve:
 ```python
 from training import pretrained
 model, config = pretrained.load('mnist')
-images = model.to_pixels(model.sample(16, temperature=0.7))
+images, finite = model.to_pixels(model.sample(16, temperature=0.7))
 ```
 
   python -m training sample --pretrained mnist --temperatures 0.7 1.0

@@ -62,8 +62,9 @@ class _ChannelAffine(base.FlowBijectorBase):
     self._extra = {n: base.assign_weight(layer, n, [], trainable=False)
                    for n in extra_weights}
     super().__init__(event_shape_in=[None, None, c], layers=[layer],
-                     dtype=dtype, validate_args=validate_args,
-                     parameters=parameters, name=name)
+                     is_constant_jacobian=True, dtype=dtype,
+                     validate_args=validate_args, parameters=parameters,
+                     name=name)
 
   def log_scale(self):
     """The per-channel log s the map applies (|log s| <= MAX_LOG_SCALE, so

@@ -9,42 +9,12 @@ an attribute, so `tf.Module.trainable_variables` and the Keras model that
 wraps a flow both see every parameter exactly once.
 """
 
-import contextlib
-
 import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 from tensorflow_probability.python.internal import cache_util
 
 tfb = tfp.bijectors
-
-
-class Recorder:
-  """Diagnostics that layers report while they run eagerly: `with
-  recorder.recording() as records:` collects every `recorder.record(...)`
-  made inside the block, as dicts."""
-
-  def __init__(self):
-    self._active = []
-
-  @property
-  def active(self):
-    """Whether a `recording()` block is open (so that layers gather their
-    diagnostics only then)."""
-    return bool(self._active)
-
-  @contextlib.contextmanager
-  def recording(self):
-    records = []
-    self._active.append(records)
-    try:
-      yield records
-    finally:
-      self._active.remove(records)
-
-  def record(self, **entry):
-    for records in self._active:
-      records.append(entry)
 
 
 def parameter_layer(name, dtype):
@@ -98,7 +68,18 @@ def assign_weight(layer, name, shape, value=None, initializer='zeros',
   return weight
 
 
-class OnePassBijector(tfb.Bijector):
+class UnbatchedParameters:
+  """Mixin of the package's bijectors: their parameters are weights, or
+  tensors from a conditioner that vary per example, never a batch of
+  bijectors, so `experimental_batch_shape()` is [] (TFP reads it from
+  `_parameter_properties`)."""
+
+  @classmethod
+  def _parameter_properties(cls, dtype):
+    return dict()
+
+
+class OnePassBijector(UnbatchedParameters, tfb.Bijector):
   """A bijector whose value and log-det come from one evaluation.
 
   Subclasses implement `_forward_and_log_det(x)` and
@@ -155,8 +136,9 @@ class FlowBijectorBase(OnePassBijector):
   """
 
   def __init__(self, *, event_shape_in, layers=(), forward_min_event_ndims=3,
-               inverse_min_event_ndims=None, dtype=tf.float32,
-               validate_args=False, parameters=None, name=None):
+               inverse_min_event_ndims=None, is_constant_jacobian=False,
+               dtype=tf.float32, validate_args=False, parameters=None,
+               name=None):
     self._event_shape_in = tf.TensorShape(event_shape_in)
     self._keras_layers = list(layers)
     # The raw variables, tracked by tf.Module (and hence by tf.train.Checkpoint
@@ -168,8 +150,8 @@ class FlowBijectorBase(OnePassBijector):
         inverse_min_event_ndims=(forward_min_event_ndims
                                  if inverse_min_event_ndims is None
                                  else inverse_min_event_ndims),
-        dtype=dtype, validate_args=validate_args, parameters=parameters,
-        name=name)
+        is_constant_jacobian=is_constant_jacobian, dtype=dtype,
+        validate_args=validate_args, parameters=parameters, name=name)
 
   @property
   def keras_layers(self):

@@ -125,7 +125,7 @@ class CInCConv2D(base.FlowBijectorBase):
       self._log_diag = base.assign_weight(
           layer, 'log_diag', [c], trainable=diagonal == 'learned')
     super().__init__(event_shape_in=[None, None, c], layers=[layer],
-                     dtype=dtype, validate_args=validate_args,
+                     is_constant_jacobian=True, dtype=dtype, validate_args=validate_args,
                      parameters=parameters, name=name)
 
   @property

@@ -60,17 +60,6 @@ LOG_SCALE_BOUND = 3.   # of the spectra w
 GROWTHS = ('bounded', 'power')
 MIN_SCALE = 0.05
 
-_SCALES = base.Recorder()
-
-
-def recording_scales():
-  """Collects, for every CONF transform run inside the block (eagerly), a
-  dict with the coupling's name, its `max_scale` and the sub-layers'
-  log-spectra `log_w` and log-scales `log_s` (arrays [m, ..., C]), e.g. to
-  see how much of its range a trained coupling uses."""
-  return _SCALES.recording()
-
-
 def _log_bounded_unit(raw, max_scale, min_scale=0.):
   """log(m + (M - m) sigmoid(raw + c)): in (log m, log M], 0 at raw = 0."""
   share = (1. - min_scale) / (max_scale - min_scale)
@@ -113,10 +102,6 @@ class CONFTransform:
     # Log-scales soft-clipped to (-3, 3): keeps exp() and S-Log finite.
     log_w = [base.soft_clip(p, LOG_SCALE_BOUND) for p in pieces[0:-1:2]]
     log_s = [self.log_scale(p) for p in pieces[1:-1:2]]
-    if _SCALES.active and tf.executing_eagerly():
-      _SCALES.record(coupling=self.name, max_scale=self.max_scale,
-                     log_w=tf.stack(log_w).numpy(),
-                     log_s=tf.stack(log_s).numpy())
     return CONFLayers(self, log_w, log_s, pieces[-1])
 
   def log_scale(self, raw):
@@ -155,9 +140,15 @@ class CONFLayers(base.OnePassBijector):
                      dtype=shift.dtype, validate_args=validate_args,
                      parameters=parameters, name=name)
 
-  @classmethod
-  def _parameter_properties(cls, dtype):
-    return dict()
+  @property
+  def log_w(self):
+    """The sub-layers' log-spectra, [m, ..., C]."""
+    return tf.stack(self._log_w)
+
+  @property
+  def log_s(self):
+    """The sub-layers' log-scales, [m, ..., C]."""
+    return tf.stack(self._log_s)
 
   def _forward_and_log_det(self, x):
     transform, v, log_det = self._transform, x, 0.

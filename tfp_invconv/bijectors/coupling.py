@@ -23,26 +23,6 @@ SCALES = ('tanh', 'sigmoid', 'exp')
 # "Finite by construction").
 LOG_SCALE_BOUND = 2.
 
-_CONDITIONER_INPUTS = base.Recorder()
-_AFFINE_SCALES = base.Recorder()
-
-
-def recording_affine_scales():
-  """Collects, for every `AffineTransform` run inside the block (eagerly), a
-  dict with its `scale` kind ('sigmoid' or 'exp') and `smallest_log_scale`
-  per example ([batch]): where an inverse divides by a small scale, e.g. to
-  find the coupling that makes a sample overflow."""
-  return _AFFINE_SCALES.recording()
-
-
-def recording_conditioner_inputs():
-  """Collects, for every coupling run inside the block (eagerly), a dict
-  with the coupling's name, the block index i and the input of its
-  conditioner NN_i, e.g. to see which hidden units a trained conditioner
-  still uses (`Coupling.conditioners`)."""
-  return _CONDITIONER_INPUTS.recording()
-
-
 class ChannelSplit:
   """n blocks of C/n channels."""
 
@@ -155,12 +135,8 @@ class AffineTransform:
 
   def __call__(self, params):
     shift, raw = tf.split(params, 2, axis=-1)
-    log_scale = self.log_scale(raw)
-    if _AFFINE_SCALES.active and tf.executing_eagerly():
-      batch = tf.reshape(log_scale, [tf.shape(log_scale)[0], -1])
-      _AFFINE_SCALES.record(scale=self.scale, smallest_log_scale=tf.reduce_min(
-          batch, axis=-1).numpy())
-    return tfb.Chain([tfb.Scale(log_scale=log_scale), tfb.Shift(shift)])
+    return tfb.Chain([tfb.Scale(log_scale=self.log_scale(raw)),
+                      tfb.Shift(shift)])
 
 
 class SplineTransform:
@@ -314,12 +290,14 @@ class Coupling(base.FlowBijectorBase):
           f'{self.name}: ' + (f'needs a context of {self.context_features} '
                               'features (context=...)' if context is None
                               else 'was built without a context'))
-    inputs = tf.concat(
+    return self._conditioners[i - 1](self.conditioner_input(
+        i, known_blocks, context))
+
+  @staticmethod
+  def conditioner_input(i, known_blocks, context=None):
+    """The input of NN_i: blocks 1..i-1 and the context, if any."""
+    return tf.concat(
         known_blocks[:i] + ([] if context is None else [context]), axis=-1)
-    if _CONDITIONER_INPUTS.active and tf.executing_eagerly():
-      _CONDITIONER_INPUTS.record(coupling=self.name, block=i,
-                                 inputs=inputs.numpy())
-    return self._conditioners[i - 1](inputs)
 
   @property
   def conditioners(self):

@@ -39,7 +39,7 @@ class EmergingConv2D(base.FlowBijectorBase):
     super().__init__(event_shape_in=[None, None, channels],
                      layers=self.down_right.keras_layers
                      + self.up_left.keras_layers,
-                     dtype=dtype, validate_args=validate_args,
+                     is_constant_jacobian=True, dtype=dtype, validate_args=validate_args,
                      parameters=parameters, name=name)
 
   def _forward_and_log_det(self, x):

@@ -78,10 +78,6 @@ class LogisticMixtureLogit(base.OnePassBijector):
                      validate_args=validate_args, parameters=parameters,
                      name=name)
 
-  @classmethod
-  def _parameter_properties(cls, dtype):
-    return dict()
-
   def _log_cdf_sf_pdf(self, x):
     u = (x[..., None] - self._locs) * self._inverse_scales
     # log sigmoid(+-u) = min(+-u, 0) - log(1 + exp(-|u|)), sharing the log.

@@ -42,7 +42,8 @@ class Invertible1x1Conv(base.FlowBijectorBase):
     self._weight = LUMatrix(layer, channels)
     super().__init__(event_shape_in=[None] * (event_rank - 1) + [
                          int(channels)], layers=[layer],
-                     forward_min_event_ndims=event_rank, dtype=dtype,
+                     forward_min_event_ndims=event_rank,
+                     is_constant_jacobian=True, dtype=dtype,
                      validate_args=validate_args, parameters=parameters,
                      name=name)
 

@@ -56,16 +56,6 @@ tfb = tfp.bijectors
 ORDERS = ('raster', 's-curve')
 SOLVERS = ('rows', 'jacobi')
 
-_SOLVES = base.Recorder()
-
-
-def recording_solves():
-  """Collects, for every PAC inverse run inside the block (eagerly), a dict
-  with the layer's name, solver, triangle ('lower' or 'upper'), steps or
-  iterations taken, and for Jacobi the max |x(t+1) - x(t)| per iteration."""
-  return _SOLVES.recording()
-
-
 def patches(t, kernel_size):
   """[B, H, W, D] -> [B, H, W, K*K, D]: every pixel's K x K neighbourhood
   (zero padded), taps in row-major order."""
@@ -96,7 +86,7 @@ def tap_masks(kernel_size, channels, order):
   return upper, 1. - upper
 
 
-class PixelAdaptiveConv(tfb.Bijector):
+class PixelAdaptiveConv(base.UnbatchedParameters, tfb.Bijector):
   """z = L U x + b, a pixel-adaptive masked convolution (see module doc).
 
   Growth bound: forward |z| <= |L|_1 |U|_1 |x| + |b| (max-norms; the
@@ -153,10 +143,6 @@ class PixelAdaptiveConv(tfb.Bijector):
                      dtype=dtype, validate_args=validate_args,
                      parameters=parameters, name=name)
 
-  @classmethod
-  def _parameter_properties(cls, dtype):
-    return dict()
-
   # The operator ---------------------------------------------------------------
 
   def _kernel(self):
@@ -203,11 +189,20 @@ class PixelAdaptiveConv(tfb.Bijector):
     return -self._forward_log_det_jacobian(z)
 
   def _inverse(self, z):
+    return self.inverse_with_solve_info(z)[0]
+
+  def inverse_with_solve_info(self, z):
+    """(x, [L's solve, U's solve]): the inverse, and per triangular solve a
+    dict with its `solver`, `triangle`, `steps` taken (rows, or Jacobi
+    iterations) and, for Jacobi, `changes`, the max |x(t+1) - x(t)| of
+    each iteration (tensors)."""
     y = z if self._bias is None else z - self._bias
     solve = (self._solve_rows if self._solver == 'rows'
              else self._solve_jacobi)
     kernel = self._kernel()
-    return solve(solve(y, kernel, 'lower'), kernel, 'upper')
+    w, lower = solve(y, kernel, 'lower')
+    x, upper = solve(w, kernel, 'upper')
+    return x, [lower, upper]
 
   # Solvers --------------------------------------------------------------------
 
@@ -238,10 +233,8 @@ class PixelAdaptiveConv(tfb.Bijector):
         & (change > self._tolerance),
         step, (tf.constant(0), b / diagonal,
                tf.constant(np.inf, b.dtype), changes))
-    if _SOLVES.active and tf.executing_eagerly():
-      _SOLVES.record(layer=self.name, solver='jacobi', triangle=triangle,
-                     steps=int(iterations), changes=changes.stack().numpy())
-    return x
+    return x, dict(solver='jacobi', triangle=triangle, steps=iterations,
+                   changes=changes.stack())
 
   def _row_systems(self, kernel, triangle, width, height):
     """Each row's own operator, [B, H, W*C, W*C], in the solve layout:
@@ -331,7 +324,5 @@ class PixelAdaptiveConv(tfb.Bijector):
                             element_shape=[None, b.shape[2], c])
     _, _, solved = tf.while_loop(lambda i, *_: i < height, step,
                                  (tf.constant(0), (zeros,) * r, solved))
-    if _SOLVES.active and tf.executing_eagerly():
-      _SOLVES.record(layer=self.name, solver='rows', triangle=triangle,
-                     steps=int(height))
-    return tf.transpose(solved.stack(), [1, 0, 2, 3])
+    return (tf.transpose(solved.stack(), [1, 0, 2, 3]),
+            dict(solver='rows', triangle=triangle, steps=height))

@@ -52,10 +52,6 @@ class _Wrapper(base.FlowBijectorBase):
   def bijectors(self):
     return list(self._bijectors)
 
-  @classmethod
-  def _parameter_properties(cls, dtype):
-    return dict()
-
   def _inverse_and_log_det(self, y):
     return _inverse(self._bijectors, y)
 

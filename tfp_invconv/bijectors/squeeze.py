@@ -27,7 +27,8 @@ class Squeeze(base.ShapeChangeMixin, base.FlowBijectorBase):
     self._factor = factor
     self._shape_out = tf.TensorShape(
         [height // factor, width // factor, channels * factor ** 2])
-    super().__init__(event_shape_in=[height, width, channels], dtype=dtype,
+    super().__init__(event_shape_in=[height, width, channels],
+                     is_constant_jacobian=True, dtype=dtype,
                      validate_args=validate_args, parameters=parameters,
                      name=name)
 

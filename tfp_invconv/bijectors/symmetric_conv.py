@@ -58,7 +58,8 @@ class SymmetricConv(base.FlowBijectorBase):
     layer = base.parameter_layer(name, dtype)
     self._log_w = base.assign_weight(layer, 'log_spectrum', event_shape)
     super().__init__(event_shape_in=event_shape, layers=[layer],
-                     forward_min_event_ndims=self._event_rank, dtype=dtype,
+                     forward_min_event_ndims=self._event_rank,
+                     is_constant_jacobian=True, dtype=dtype,
                      validate_args=validate_args, parameters=parameters,
                      name=name)
 
