@@ -1,6 +1,7 @@
 """Why samples overflow: where sampling leaves the range training saw.
 
-A coupling's inverse divides by its scale s = sigmoid(r + 2) in (0, 1).
+A coupling's inverse divides by its scale: s = sigmoid(r + 2) in (0, 1)
+in the papers' models, s in (e^-2, e^2) with the bounded default.
 Sampling at temperature T draws z ~ N(0, T^2 I) and runs the flow's
 generative direction: an unusual z can feed a conditioner inputs larger
 than any it met on data, its scale then amplifies the next coupling's
@@ -34,10 +35,13 @@ def _largest_inputs(records):
 
 
 def _smallest_log_scales(records):
-  """[couplings, examples] smallest sigmoid log-scale of each coupling run."""
+  """[couplings, examples] smallest log-scale of each affine coupling run
+  (the split priors' scales left out)."""
   from tfp_invconv import diagnostics
+  from tfp_invconv.bijectors.coupling import AffineTransform
   return np.stack([diagnostics.smallest_log_scale(r) for r in records
-                   if getattr(r['transform'], 'scale', None) == 'sigmoid'])
+                   if isinstance(r['transform'], AffineTransform)
+                   and not r['coupling'].startswith('split_prior')])
 
 
 def run_recorded(model, fn):

@@ -258,3 +258,48 @@ def test_memory_saving_keeps_values_gradients_and_weight_order(
   saving.load_weights(str(tmp_path / 'w.weights.h5'))
   for a, b in zip(saving.weights, plain.weights):
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize('cls, conv, coupling', [
+    (ti.GlowFlow, '1x1', 'affine'), (ti.EmergingFlow, 'emerging', 'affine'),
+    (ti.SymmetricConvFlow, 'symmetric', 'conf')])
+def test_named_flows_are_classes_that_save_and_rebuild(cls, conv, coupling):
+  flow = cls((8, 8, 3), levels=2, depth=1, hidden_width=8)
+  assert isinstance(flow, cls) and isinstance(flow, ti.CInCFlow)
+  assert (flow.parameters['conv'], flow.parameters['coupling']) == (
+      conv, coupling)
+  rebuilt = ti.flows.flow_from_config(ti.flows.flow_config(flow))
+  assert type(rebuilt) is cls
+  assert [v.shape for v in rebuilt.trainable_variables] == [
+      v.shape for v in flow.trainable_variables]
+
+
+def test_multi_scale_flow_takes_any_step():
+  def make_step(shape, index):
+    return [tfib.ActNorm(shape[-1], name=f'actnorm{index}',
+                         dtype=tf.float64),
+            tfib.SplineCoupling(shape[-1], hidden_width=8,
+                                name=f'coupling{index}', dtype=tf.float64)]
+
+  flow = ti.flows.MultiScaleFlow((8, 8, 3), levels=2, depth=2,
+                                 make_step=make_step, dtype=tf.float64)
+  helpers.perturb_weights(flow, stddev=0.05)
+  names = [b.name for b in tfib.base.walk_bijectors(flow)
+           if b.name.startswith('coupling')]
+  assert sorted(names) == ['coupling1', 'coupling2', 'coupling3', 'coupling4']
+  x = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 8, 8, 3))
+  z_error, x_error = helpers.round_trip_errors(
+      flow, np.random.default_rng(1).normal(size=(2, 192)), x)
+  assert x_error < 1e-9 and z_error < 1e-9
+  np.testing.assert_allclose(
+      flow.inverse_log_det_jacobian(helpers.fresh(x), event_ndims=3),
+      helpers.dense_log_det(flow.inverse, x), atol=1e-6)
+
+
+@pytest.mark.parametrize('option, value', [
+    ('conv', 'lu'), ('coupling', 'nice'), ('memory_saving', True),
+    ('corners', 'bottom'), ('scale', 'softplus')])
+def test_flow_options_are_checked_in_one_place(option, value):
+  with pytest.raises(ValueError, match=f'{option} must be one of'):
+    ti.CInCFlow((8, 8, 3), levels=2, depth=1, hidden_width=8,
+                **{option: value})

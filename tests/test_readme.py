@@ -18,6 +18,11 @@ def test_readme_example_runs(tmp_path, monkeypatch):
   pac, = [b for b in blocks if 'PACFlow' in b]
   exec(compile(pac, 'README.md', 'exec'), namespace)  # uses the imports above
   assert namespace['model'].flow.name.startswith('pac_')
+  open_coupling, = [b for b in blocks if 'conditioner_outputs' in b]
+  exec(compile(open_coupling, 'README.md', 'exec'), namespace)
+  x = namespace['tf'].random.normal([2, 4, 4, 4])
+  for coupling in (namespace['additive'], namespace['spline']):
+    assert coupling.forward(x).shape == (2, 4, 4, 4)
   posterior, = [b for b in blocks if 'context_features' in b]
   namespace = {}
   exec(compile(posterior, 'README.md', 'exec'), namespace)

@@ -23,10 +23,9 @@ from tfp_invconv import bijectors as tfib
 
 tfb = tfp.bijectors
 
-CENTRES = ('lu', 'triangular')
-CONVS = ('cinc', 'emerging', '1x1', 'cinc+1x1', 'symmetric')
+CENTRES = tfib.cinc_conv.CENTRES
 COUPLINGS = ('affine', 'quad', 'conf', 'spline')
-MEMORY_SAVING = (False, True, 'recompute', 'inverse')
+MEMORY_SAVING = (False, 'recompute', 'inverse')
 
 
 def _check_shape(image_shape, levels, coupling, reason=None):
@@ -123,8 +122,203 @@ class GenerativeFlow(tfib.base.UnbatchedParameters, tfb.Composition):
     return self._latent_size
 
 
-class CInCFlow(GenerativeFlow):
-  """Multi-scale flow with invertible convolutions, generative direction."""
+class MultiScaleFlow(GenerativeFlow):
+  """Glow's multi-scale architecture around any flow step, generative
+  direction (module docstring).
+
+  `make_step(shape, index) -> [bijector, ...]` builds step `index` (1, 2,
+  ... over all levels) of a level whose squeezed images have `shape`
+  (H, W, C), in the normalizing direction. Every step of a level sees the
+  same shape; after each level but the last, half the channels leave
+  through the learned conditional prior (`ConditionalPrior`, `FactorOut`),
+  and the last level ends in the learned top prior (`LearnedPrior`).
+
+  ```python
+  def make_step(shape, index):
+    channels = shape[-1]
+    return [tfib.ActNorm(channels, name=f'actnorm{index}'),
+            tfib.Invertible1x1Conv(channels, name=f'conv1x1_{index}'),
+            tfib.SplineCoupling(channels, hidden_width=64,
+                                name=f'coupling{index}')]
+  flow = MultiScaleFlow((32, 32, 3), levels=3, depth=8, make_step=make_step)
+  ```
+
+  Growth bound: that of its steps and priors composed.
+
+  References:
+    Dinh, Sohl-Dickstein, Bengio (2017). Density estimation using Real NVP.
+    https://arxiv.org/abs/1605.08803
+    Kingma, Dhariwal (2018). Glow: Generative Flow with Invertible 1x1
+    Convolutions. https://arxiv.org/abs/1807.03039
+  """
+
+  def __init__(self, image_shape, levels, depth, make_step,
+               prior_scale='tanh', log_scale_bound=2., memory_saving=False,
+               dtype=tf.float32, validate_args=False, parameters=None,
+               name='multi_scale_flow'):
+    """Args:
+      image_shape: (H, W, C); H and W divisible by 2**levels.
+      levels: L, the number of scales.
+      depth: D, steps per level.
+      make_step: `(shape, index) -> list of bijectors` (above).
+      prior_scale: 'tanh' (bounded) or 'exp' (Glow's), of the learned
+        priors (`ConditionalPrior`, `LearnedPrior`).
+      log_scale_bound: c of the 'tanh' prior scales.
+      memory_saving: False, 'recompute' (`bijectors.Recomputed` around each
+        step) or 'inverse' (`bijectors.Reversible` around each level's
+        steps).
+      dtype, validate_args, name: as for every bijector here.
+      parameters: a subclass's constructor arguments.
+    """
+    parameters = parameters or dict(locals())
+    if memory_saving not in MEMORY_SAVING:
+      raise ValueError(f'memory_saving must be one of {MEMORY_SAVING}, got '
+                       f'{memory_saving!r}.')
+    tfib.base.check_positive_int(levels=levels, depth=depth)
+    image_shape = tuple(int(d) for d in image_shape)
+    self._make_step = make_step
+    self._depth = depth
+    self._levels = levels
+    self._memory_saving = memory_saving
+    self._common = dict(dtype=dtype, validate_args=validate_args)
+    self._prior = dict(scale=prior_scale, log_scale_bound=log_scale_bound,
+                       dtype=dtype)
+    normalizing = self._level(image_shape, 1)
+    super().__init__(normalizing, image_shape, math.prod(image_shape), dtype,
+                     validate_args, parameters, name)
+
+  @property
+  def image_shape(self):
+    return self.data_shape
+
+  def _steps(self, shape, level):
+    first = (level - 1) * self._depth + 1
+    steps = [self._make_step(shape, index)
+             for index in range(first, first + self._depth)]
+    dtype = self._common['dtype']
+    if self._memory_saving == 'inverse':
+      return [tfib.Reversible(steps, shape, dtype=dtype,
+                              name=f'reversible{level}')]
+    if self._memory_saving == 'recompute':
+      return [tfib.Recomputed(step, shape, dtype=dtype,
+                              name=f'recomputed_{step[-1].name}')
+              for step in steps]
+    return [b for step in steps for b in step]
+
+  def _level(self, shape, level):
+    """Normalizing bijector from `shape` (before its squeeze) to flat."""
+    squeeze = tfib.Squeeze(shape, dtype=self._common['dtype'],
+                           name=f'squeeze{level}')
+    squeezed = tuple(squeeze.event_shape_out.as_list())
+    height, width, channels = squeezed
+    if level == self._levels:
+      tail = [tfib.LearnedPrior(channels, name=f'top_prior{level}',
+                                **self._prior),
+              tfb.Reshape([height * width * channels], list(squeezed))]
+    else:
+      inner = self._level((height, width, channels // 2), level + 1)
+      tail = [tfib.ConditionalPrior(channels, name=f'split_prior{level}',
+                                    **self._prior),
+              tfib.FactorOut(squeezed, inner, dtype=self._common['dtype'],
+                             name=f'factor_out{level}')]
+    # tfb.Chain applies its list right to left.
+    return tfb.Chain(list(reversed([squeeze] + self._steps(squeezed, level)
+                                   + tail)), name=f'level{level}')
+
+
+def _cinc(shape, tag, index, opts, common):
+  corner = ('bottom_right' if opts['corners'] == 'alternate'
+            and index % 2 == 0 else 'top_left')
+  return [tfib.CInCConv2D(shape[-1], kernel_size=opts['kernel_size'],
+                          centre=opts['centre'], corner=corner,
+                          solver=opts['solver'], name=f'cinc_{tag}',
+                          **common)]
+
+
+def _one_by_one(shape, tag, index, opts, common):
+  return [tfib.Invertible1x1Conv(shape[-1], name=f'conv1x1_{tag}', **common)]
+
+
+def _emerging(shape, tag, index, opts, common):
+  return _one_by_one(shape, tag, index, opts, common) + [
+      tfib.EmergingConv2D(shape[-1], solver=opts['solver'],
+                          name=f'emerging_{tag}', **common)]
+
+
+def _symmetric(shape, tag, index, opts, common):
+  return _one_by_one(shape, tag, index, opts, common) + [
+      tfib.SymmetricConv(shape, dct_type=opts['dct_type'],
+                         name=f'symmetric_{tag}', **common)]
+
+
+# conv -> (shape, tag, step index, options, dtype options) -> the step's
+# invertible linear layers after its ActNorm.
+STEP_CONVS = {
+    'cinc': _cinc,
+    'emerging': _emerging,
+    '1x1': _one_by_one,
+    'cinc+1x1': lambda *a: _one_by_one(*a) + _cinc(*a),
+    'symmetric': _symmetric,
+}
+CONVS = tuple(STEP_CONVS)
+
+
+def _coupling(channels, name, opts, common):
+  kind, width = opts['coupling'], opts['hidden_width']
+  if kind == 'conf':
+    return tfib.CONFCoupling(channels, hidden_width=width,
+                             num_layers=opts['conf_layers'],
+                             growth=opts['conf_growth'],
+                             dct_type=opts['dct_type'], name=name, **common)
+  if kind == 'spline':
+    return tfib.SplineCoupling(channels, hidden_width=width, name=name,
+                               **common)
+  coupling_cls = tfib.QuadCoupling if kind == 'quad' else tfib.AffineCoupling
+  return coupling_cls(channels, hidden_width=width, scale=opts['scale'],
+                      log_scale_bound=opts['log_scale_bound'], name=name,
+                      **common)
+
+
+# Each option's allowed values, checked in one place (`_checked_options`).
+CHOICES = dict(conv=CONVS, coupling=COUPLINGS, centre=CENTRES,
+               scale=tfib.coupling.SCALES,
+               corners=('top_left', 'alternate'),
+               conf_growth=tfib.conf_coupling.GROWTHS,
+               memory_saving=MEMORY_SAVING)
+
+
+def _checked_options(**options):
+  for key, allowed in CHOICES.items():
+    if options[key] not in allowed:
+      raise ValueError(f'{key} must be one of {allowed}, got '
+                       f'{options[key]!r}.')
+  tfib.base.check_positive_int(hidden_width=options['hidden_width'],
+                               kernel_size=options['kernel_size'])
+  return options
+
+
+class CInCFlow(MultiScaleFlow):
+  """Multi-scale flow with invertible convolutions, generative direction:
+  each step is ActNorm -> invertible convolution(s) -> coupling.
+
+  Forward (generative) maps the flat latent to an image; inverse encodes,
+  and its log-det is the sum over steps and priors (module docstring). The
+  convolution, the coupling and their options are chosen by name; the
+  steps are built by the `STEP_CONVS` factory of `conv`.
+
+  ```python
+  flow = CInCFlow((32, 32, 3), levels=3, depth=8, hidden_width=256)
+  dist = tfd.TransformedDistribution(
+      tfd.Sample(tfd.Normal(0., 1.), [32 * 32 * 3]), flow)
+  ```
+
+  Growth bound: that of its steps and priors composed (each layer's
+  docstring).
+
+  References:
+    Nagar, Dufraisse, Varma (2021). CInC Flow: Characterizable Invertible
+    3x3 Convolution. https://arxiv.org/abs/2107.01358
+  """
 
   def __init__(self, image_shape, levels=3, depth=32, hidden_width=512,
                conv='cinc', coupling='quad', kernel_size=3, centre='lu',
@@ -167,7 +361,7 @@ class CInCFlow(GenerativeFlow):
         bounded in both directions) or 'power' (the earlier bound, for
         models trained with it): `CONFCoupling`'s `growth`.
       dct_type: DCT of the symmetric convolutions and CONF couplings.
-      memory_saving: False, True or 'recompute': the gradient recomputes
+      memory_saving: False or 'recompute': the gradient recomputes
         each step's activations from its kept input instead of keeping them
         (`bijectors.Recomputed`): training memory no longer grows with the
         depth's activations, for about one more forward pass. 'inverse':
@@ -180,134 +374,82 @@ class CInCFlow(GenerativeFlow):
       name: defaults to '<conv>_<coupling>_flow'.
     """
     parameters = dict(locals())
-    if conv not in CONVS:
-      raise ValueError(f'conv must be one of {CONVS}, got {conv!r}.')
-    if coupling not in COUPLINGS:
-      raise ValueError(f'coupling must be one of {COUPLINGS}, got '
-                       f'{coupling!r}.')
-    if corners not in ('top_left', 'alternate'):
-      raise ValueError(f"corners must be 'top_left' or 'alternate', got "
-                       f'{corners!r}.')
-    if centre not in CENTRES:
-      raise ValueError(f'centre must be one of {CENTRES}, got {centre!r}.')
-    if memory_saving not in MEMORY_SAVING:
-      raise ValueError(f'memory_saving must be one of {MEMORY_SAVING}, got '
-                       f'{memory_saving!r}.')
-    tfib.base.check_positive_int(levels=levels, depth=depth,
-                                 hidden_width=hidden_width,
-                                 kernel_size=kernel_size)
     image_shape = tuple(int(d) for d in image_shape)
+    tfib.base.check_positive_int(levels=levels)
     _check_shape(image_shape, levels, coupling)
-    self._options = dict(
+    opts = _checked_options(
         hidden_width=hidden_width, conv=conv, coupling=coupling,
         kernel_size=kernel_size, centre=centre, scale=scale,
-        log_scale_bound=log_scale_bound, corners=corners,
-        solver=solver, conf_layers=conf_layers, conf_growth=conf_growth,
-        dct_type=dct_type, dtype=dtype,
-        validate_args=validate_args, memory_saving=memory_saving)
-    self._step_count = 0
-    normalizing = self._level(image_shape, 1, levels, depth)
+        log_scale_bound=log_scale_bound, corners=corners, solver=solver,
+        conf_layers=conf_layers, conf_growth=conf_growth, dct_type=dct_type,
+        memory_saving=memory_saving)
+    common = dict(dtype=dtype, validate_args=validate_args)
+
+    def make_step(shape, index):
+      tag = f'l{1 + (index - 1) // depth}s{index}'
+      return ([tfib.ActNorm(shape[-1], name=f'actnorm_{tag}', **common)]
+              + STEP_CONVS[conv](shape, tag, index, opts, common)
+              + [_coupling(shape[-1], f'coupling_{tag}', opts, common)])
+
     super().__init__(
-        normalizing, image_shape, math.prod(image_shape), dtype,
-        validate_args, parameters,
-        name or f'flow_{conv}_{coupling}'.replace('+', '_'))
-
-  @property
-  def image_shape(self):
-    return self.data_shape
-
-  def _level(self, shape, level, levels, depth):
-    """Normalizing bijector from `shape` (before its squeeze) to flat."""
-    opts = self._options
-    squeeze = tfib.Squeeze(shape, dtype=opts['dtype'], name=f'squeeze{level}')
-    height, width, channels = squeeze.event_shape_out.as_list()
-    squeezed = (height, width, channels)
-    steps = [self._step(squeezed, level) for _ in range(depth)]
-    if opts['memory_saving'] == 'inverse':
-      steps = [[tfib.Reversible(steps, squeezed, dtype=opts['dtype'],
-                                name=f'reversible{level}')]]
-    elif opts['memory_saving']:
-      steps = [[tfib.Recomputed(step, squeezed, dtype=opts['dtype'],
-                                name=f'recomputed_{step[-1].name}')]
-               for step in steps]
-    steps = [b for step in steps for b in step]
-    prior = dict(scale='tanh' if opts['scale'] == 'tanh' else 'exp',
-                 log_scale_bound=opts['log_scale_bound'], dtype=opts['dtype'])
-    if level == levels:
-      tail = [tfib.LearnedPrior(channels, name=f'top_prior{level}', **prior),
-              tfb.Reshape([height * width * channels], list(squeezed))]
-    else:
-      inner = self._level((height, width, channels // 2), level + 1, levels,
-                          depth)
-      tail = [tfib.ConditionalPrior(channels, name=f'split_prior{level}',
-                                    **prior),
-              tfib.FactorOut(squeezed, inner, dtype=opts['dtype'],
-                             name=f'factor_out{level}')]
-    # tfb.Chain applies its list right to left.
-    return tfb.Chain(list(reversed([squeeze] + steps + tail)),
-                     name=f'level{level}')
-
-  def _step(self, shape, level):
-    opts = self._options
-    channels = shape[-1]
-    self._step_count += 1
-    tag = f'l{level}s{self._step_count}'
-    common = dict(dtype=opts['dtype'], validate_args=opts['validate_args'])
-    layers = [tfib.ActNorm(channels, name=f'actnorm_{tag}', **common)]
-    if opts['conv'] in ('1x1', 'emerging', 'cinc+1x1', 'symmetric'):
-      layers.append(tfib.Invertible1x1Conv(channels, name=f'conv1x1_{tag}',
-                                           **common))
-    if opts['conv'] == 'emerging':
-      layers.append(tfib.EmergingConv2D(channels, solver=opts['solver'],
-                                        name=f'emerging_{tag}', **common))
-    if opts['conv'] in ('cinc', 'cinc+1x1'):
-      corner = ('bottom_right' if opts['corners'] == 'alternate'
-                and self._step_count % 2 == 0 else 'top_left')
-      layers.append(tfib.CInCConv2D(
-          channels, kernel_size=opts['kernel_size'], centre=opts['centre'],
-          corner=corner,
-          solver=opts['solver'], name=f'cinc_{tag}', **common))
-    if opts['conv'] == 'symmetric':
-      layers.append(tfib.SymmetricConv(shape, dct_type=opts['dct_type'],
-                                       name=f'symmetric_{tag}', **common))
-    layers.append(self._coupling(channels, f'coupling_{tag}', common))
-    return layers
-
-  def _coupling(self, channels, name, common):
-    opts = self._options
-    if opts['coupling'] == 'conf':
-      return tfib.CONFCoupling(channels, hidden_width=opts['hidden_width'],
-                               num_layers=opts['conf_layers'],
-                               growth=opts['conf_growth'],
-                               dct_type=opts['dct_type'], name=name, **common)
-    if opts['coupling'] == 'spline':
-      return tfib.SplineCoupling(channels, hidden_width=opts['hidden_width'],
-                                 name=name, **common)
-    coupling_cls = (tfib.QuadCoupling if opts['coupling'] == 'quad'
-                    else tfib.AffineCoupling)
-    return coupling_cls(channels, hidden_width=opts['hidden_width'],
-                        scale=opts['scale'],
-                        log_scale_bound=opts['log_scale_bound'], name=name,
-                        **common)
+        image_shape, levels, depth, make_step,
+        prior_scale='tanh' if scale == 'tanh' else 'exp',
+        log_scale_bound=log_scale_bound, memory_saving=memory_saving,
+        dtype=dtype, validate_args=validate_args, parameters=parameters,
+        name=name or f'flow_{conv}_{coupling}'.replace('+', '_'))
 
 
-def GlowFlow(image_shape, levels=3, depth=32, hidden_width=512, **kwargs):
-  """Glow (Kingma & Dhariwal 2018): 1x1 convolutions and affine couplings."""
-  return CInCFlow(image_shape, levels, depth, hidden_width, conv='1x1',
-                  coupling='affine', **kwargs)
+class GlowFlow(CInCFlow):
+  """Glow (Kingma & Dhariwal 2018): 1x1 convolutions and affine couplings;
+  `CInCFlow` with conv='1x1', coupling='affine'.
+
+  Growth bound: that of its steps and priors composed.
+
+  References:
+    Kingma, Dhariwal (2018). Glow: Generative Flow with Invertible 1x1
+    Convolutions. https://arxiv.org/abs/1807.03039
+  """
+
+  def __init__(self, image_shape, levels=3, depth=32, hidden_width=512,
+               **kwargs):
+    super().__init__(image_shape, levels, depth, hidden_width,
+                     **dict(dict(conv='1x1', coupling='affine'), **kwargs))
 
 
-def EmergingFlow(image_shape, levels=3, depth=32, hidden_width=512, **kwargs):
-  """Emerging-convolution flow (Hoogeboom et al. 2019) with affine couplings."""
-  return CInCFlow(image_shape, levels, depth, hidden_width, conv='emerging',
-                  coupling='affine', **kwargs)
+class EmergingFlow(CInCFlow):
+  """Emerging-convolution flow (Hoogeboom et al. 2019) with affine
+  couplings; `CInCFlow` with conv='emerging', coupling='affine'.
+
+  Growth bound: that of its steps and priors composed.
+
+  References:
+    Hoogeboom, van den Berg, Welling (2019). Emerging Convolutions for
+    Generative Normalizing Flows. https://arxiv.org/abs/1901.11137
+  """
+
+  def __init__(self, image_shape, levels=3, depth=32, hidden_width=512,
+               **kwargs):
+    super().__init__(image_shape, levels, depth, hidden_width,
+                     **dict(dict(conv='emerging', coupling='affine'),
+                            **kwargs))
 
 
-def SymmetricConvFlow(image_shape, levels=3, depth=8, hidden_width=512,
-                      **kwargs):
-  """Karami et al.'s image flow: 1x1 + DCT symmetric conv, CONF couplings."""
-  return CInCFlow(image_shape, levels, depth, hidden_width, conv='symmetric',
-                  coupling='conf', **kwargs)
+class SymmetricConvFlow(CInCFlow):
+  """Karami et al.'s image flow: 1x1 + DCT symmetric convolution, CONF
+  couplings; `CInCFlow` with conv='symmetric', coupling='conf'.
+
+  Growth bound: that of its steps and priors composed.
+
+  References:
+    Karami, Schuurmans, Sohl-Dickstein, Dinh, Duckworth (2019). Invertible
+    Convolutional Flow. NeurIPS 2019.
+  """
+
+  def __init__(self, image_shape, levels=3, depth=8, hidden_width=512,
+               **kwargs):
+    super().__init__(image_shape, levels, depth, hidden_width,
+                     **dict(dict(conv='symmetric', coupling='conf'),
+                            **kwargs))
 
 
 class SymmetricConvVectorFlow(GenerativeFlow):
@@ -486,4 +628,6 @@ def flow_distribution(flow):
 
 
 _FLOW_CLASSES = {cls.__name__: cls
-                 for cls in (CInCFlow, PACFlow, SymmetricConvVectorFlow)}
+                 for cls in (CInCFlow, GlowFlow, EmergingFlow,
+                             SymmetricConvFlow, PACFlow,
+                             SymmetricConvVectorFlow)}

@@ -18,7 +18,7 @@ step = Recomputed([ActNorm(c), CInCConv2D(c), AffineCoupling(c)], (h, w, c))
 z = step.forward(x)   # the same values and gradients, less memory
 ```
 
-`CInCFlow(..., memory_saving=True)` wraps every step so. Reference: Chen
+`CInCFlow(..., memory_saving='recompute')` wraps every step so. Reference: Chen
 et al., "Training Deep Nets with Sublinear Memory Cost" (2016); Glow trains
 this way by default.
 
