@@ -371,3 +371,19 @@ def test_growth_contract_log_det_within_the_stated_scale_bound(case, sign):
   assert np.all(np.abs(fldj) <= limit * (1 + 1e-6)), (fldj, limit)
   # Parameters of one sign drive every scale to its bound: it is attained.
   np.testing.assert_allclose(np.abs(fldj), limit, rtol=1e-3)
+
+
+def test_every_layer_and_flow_class_teaches_its_math():
+  import tfp_invconv as ti
+  classes = [getattr(tfib, name) for name in dir(tfib)
+             if isinstance(getattr(tfib, name), type)
+             and issubclass(getattr(tfib, name), tfb.Bijector)
+             and not name.endswith('Base')]
+  classes += [ti.flows.MultiScaleFlow, ti.CInCFlow, ti.GlowFlow,
+              ti.EmergingFlow, ti.SymmetricConvFlow, ti.PACFlow,
+              ti.SymmetricConvVectorFlow]
+  missing = {cls.__name__: [part for part in ('Forward', 'Log-det', 'Inverse',
+                                              'References:', '```python')
+                            if part not in (cls.__doc__ or '')]
+             for cls in classes}
+  assert not {k: v for k, v in missing.items() if v}

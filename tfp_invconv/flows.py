@@ -133,6 +133,10 @@ class MultiScaleFlow(GenerativeFlow):
   through the learned conditional prior (`ConditionalPrior`, `FactorOut`),
   and the last level ends in the learned top prior (`LearnedPrior`).
 
+    Forward:  latent z [H*W*C] -> image, the normalizing layers' inverses
+    Log-det:  minus the sum of the steps' and priors' log-dets
+    Inverse:  image -> z through the steps, priors and factor-outs
+
   ```python
   def make_step(shape, index):
     channels = shape[-1]
@@ -301,9 +305,13 @@ class CInCFlow(MultiScaleFlow):
   """Multi-scale flow with invertible convolutions, generative direction:
   each step is ActNorm -> invertible convolution(s) -> coupling.
 
-  Forward (generative) maps the flat latent to an image; inverse encodes,
-  and its log-det is the sum over steps and priors (module docstring). The
-  convolution, the coupling and their options are chosen by name; the
+    Forward:  latent z [H*W*C] -> image, the steps' and priors' inverses
+              (the convolutions' exact triangular solves)
+    Log-det:  minus the sum of the normalizing layers' log-dets
+    Inverse:  image -> z through the normalizing layers (plain
+              convolutions), as `log_prob` evaluates it
+
+  The convolution, the coupling and their options are chosen by name; the
   steps are built by the `STEP_CONVS` factory of `conv`.
 
   ```python
@@ -403,6 +411,12 @@ class GlowFlow(CInCFlow):
   """Glow (Kingma & Dhariwal 2018): 1x1 convolutions and affine couplings;
   `CInCFlow` with conv='1x1', coupling='affine'.
 
+  Forward / Log-det / Inverse: as `CInCFlow`'s.
+
+  ```python
+  flow = GlowFlow((32, 32, 3), levels=3, depth=8, hidden_width=256)
+  ```
+
   Growth bound: that of its steps and priors composed.
 
   References:
@@ -419,6 +433,12 @@ class GlowFlow(CInCFlow):
 class EmergingFlow(CInCFlow):
   """Emerging-convolution flow (Hoogeboom et al. 2019) with affine
   couplings; `CInCFlow` with conv='emerging', coupling='affine'.
+
+  Forward / Log-det / Inverse: as `CInCFlow`'s.
+
+  ```python
+  flow = EmergingFlow((32, 32, 3), levels=3, depth=8, hidden_width=256)
+  ```
 
   Growth bound: that of its steps and priors composed.
 
@@ -437,6 +457,12 @@ class EmergingFlow(CInCFlow):
 class SymmetricConvFlow(CInCFlow):
   """Karami et al.'s image flow: 1x1 + DCT symmetric convolution, CONF
   couplings; `CInCFlow` with conv='symmetric', coupling='conf'.
+
+  Forward / Log-det / Inverse: as `CInCFlow`'s.
+
+  ```python
+  flow = SymmetricConvFlow((32, 32, 3), levels=3, depth=8)
+  ```
 
   Growth bound: that of its steps and priors composed.
 
@@ -462,6 +488,21 @@ class SymmetricConvVectorFlow(GenerativeFlow):
   coupling's convolution in a fixed basis, which a learned map can rotate
   towards the data's. The feature count must be even: pad odd data with
   `pad_to_even`.
+
+    Forward:  latent -> data, the normalizing layers' inverses in reverse
+    Log-det:  minus the sum of the normalizing layers' log-dets
+    Inverse:  data -> latent through the normalizing layers
+
+  ```python
+  flow = SymmetricConvVectorFlow(8, depth=4, context_features=3)
+  x = flow.forward(z, context=c)              # z: [B, 8], c: [B, 3]
+  ```
+
+  Growth bound: that of its CONF couplings and mixings composed.
+
+  References:
+    Karami, Schuurmans, Sohl-Dickstein, Dinh, Duckworth (2019). Invertible
+    Convolutional Flow. NeurIPS 2019.
   """
 
   def __init__(self, features, depth=4, hidden_width=64, conf_layers=2,
@@ -516,6 +557,21 @@ class PACFlow(GenerativeFlow):
   be divisible by 2**(S+1) (a checkerboard needs an even width after the
   last squeeze): pad with `padded_image_shape(shape, scales + 1)` and
   `FlowModel(..., pixel_shape=...)`.
+
+    Forward:  latent -> data, the normalizing layers' inverses in reverse
+    Log-det:  minus the sum of the normalizing layers' log-dets
+    Inverse:  data -> latent through the normalizing layers
+
+  ```python
+  flow = PACFlow((8, 8, 1), scales=2, checkerboard=1, channel=1)
+  ```
+
+  Growth bound: that of its PAC couplings, 1x1 convolutions and ActNorms
+  composed.
+
+  References:
+    Cooper, Tomczak (2023). Pixel-adaptive convolutions in normalizing flows
+    (PAC flows).
   """
 
   def __init__(self, image_shape, scales=2, checkerboard=3, channel=3,

@@ -1,18 +1,4 @@
-"""Per-channel affine layers: ActNorm (Glow) and the learned top prior.
-
-  Forward:  y = (x + b) * exp(log_s)     (b, log_s per channel)
-  Log-det:  H * W * sum_c log_s_c
-  Inverse:  x = y * exp(-log_s) - b
-
-`ActNorm` (Kingma & Dhariwal 2018, §3.1) initialises b and log_s from the
-first batch so that its output has zero mean and unit variance per channel;
-whether that happened is a saved weight, so restoring a checkpoint never
-re-initialises. `LearnedPrior` is the same map with zero initial values: it
-turns the flow's top-level latent into a standard normal one, i.e. it learns
-the top prior N(mu, sigma) with mu = -b and sigma = exp(-log_s); by default
-its log-scale is soft-clamped, log_s = c tanh(raw / c), so sigma stays in
-(e^-c, e^c).
-"""
+"""Per-channel affine layers: ActNorm (Glow) and the learned top prior."""
 
 import contextlib
 
@@ -20,6 +6,7 @@ import tensorflow as tf
 
 from tfp_invconv.bijectors import base
 from tfp_invconv.bijectors.coupling import LOG_SCALE_BOUND
+
 
 @contextlib.contextmanager
 def data_dependent_init(actnorms):
@@ -86,10 +73,30 @@ class _ChannelAffine(base.FlowBijectorBase):
 
 
 class ActNorm(_ChannelAffine):
-  """Activation normalisation with data-dependent initialisation.
+  """Activation normalisation with data-dependent initialisation (Glow).
+
+    Forward:  y = (x + b) * exp(log_s)     (b, log_s per channel)
+    Log-det:  H * W * sum_c log_s_c
+    Inverse:  x = y * exp(-log_s) - b
+
+  b and log_s start from the first batch so that the output has zero mean
+  and unit variance per channel (`FlowModel.fit` does it, or
+  `data_dependent_init`); whether that happened is a saved weight, so
+  restoring a checkpoint never re-initialises.
+
+  ```python
+  actnorm = ActNorm(12)
+  with data_dependent_init([actnorm]):
+    actnorm.forward(first_batch)            # sets b and log_s
+  y = actnorm.forward(x)
+  ```
 
   Growth bound: |log s| <= 10 (`base.MAX_LOG_SCALE`), so
   |y| <= e^10 (|x| + |b|) and |x| <= e^10 |y| + |b|.
+
+  References:
+    Kingma, Dhariwal (2018). Glow: Generative Flow with Invertible 1x1
+    Convolutions, §3.1. https://arxiv.org/abs/1807.03039
   """
 
   def __init__(self, channels, dtype=tf.float32, validate_args=False,
@@ -119,13 +126,26 @@ class ActNorm(_ChannelAffine):
 
 
 class LearnedPrior(_ChannelAffine):
-  """The learned top prior N(mu, sigma) per channel, as z -> (z - mu)/sigma.
+  """The learned top prior N(mu, sigma) per channel, as z -> (z - mu)/sigma:
+  the flow's top-level latent becomes a standard normal one.
 
-  `scale`: 'tanh' (default; log(1 / sigma) = c tanh(raw / c) with
-  c = `log_scale_bound`) or 'exp' (Glow's 1 / sigma = exp(raw), within
-  the linear layers' |log s| <= 10).
+    Forward:  u = (z + b) * s,   mu = -b, s = 1 / sigma
+    Log-det:  H * W * sum_c log s_c
+    Inverse:  z = u / s - b
+
+  log s = c tanh(r / c) by default (`scale='tanh'`), so sigma stays in
+  (e^-c, e^c); `scale='exp'` is Glow's log s = r. b and r start at 0.
+
+  ```python
+  prior = LearnedPrior(48)
+  u = prior.forward(z)                      # z: [batch, 4, 4, 48]
+  ```
 
   Growth bound ('tanh'): |y| <= e^c (|x| + |mu|) and |x| <= e^c |y| + |mu|.
+
+  References:
+    Kingma, Dhariwal (2018). Glow: Generative Flow with Invertible 1x1
+    Convolutions. https://arxiv.org/abs/1807.03039
   """
 
   def __init__(self, channels, scale='tanh', log_scale_bound=LOG_SCALE_BOUND,

@@ -1,41 +1,4 @@
-"""CInC: an invertible k x k convolution, block triangular by construction.
-
-Nagar, Dufraisse & Varma (2021), "CInC Flow: Characterizable Invertible 3x3
-Convolution", §3.1 and App. A-B. Padding only on the top and left (k-1 rows
-and columns) makes output pixel (i, j) depend on inputs (i', j') <= (i, j),
-so in raster order the Jacobian is block triangular with the centre tap
-C = K[k-1, k-1] (a C x C matrix) on every diagonal block (paper Fig. 1(b)):
-the layer is invertible iff C is.
-
-  Forward:  y = conv_top_left(x, K)
-  Log-det:  log|det J| = H * W * log|det C|
-  Inverse:  an exact block-triangular solve (`tfp_invconv.solvers`): row by
-            row (default), by anti-diagonal wavefront or by block-Jacobi
-            sweeps, with C^-1 applied through its factors.
-
-Two parametrisations of C:
-
-* `centre='lu'` (default): C = P L (U + diag(sign * exp(log_s))), a random
-  rotation at initialisation, as Glow's 1 x 1 convolution; one CInC layer
-  contains the 1 x 1 convolution as the case of zero off-centre taps.
-  log|det C| = sum(log_s).
-* `centre='triangular'` (the paper's App. B and reference code): C masked
-  to an upper triangle with diagonal exp(log_s) (learned) or 1
-  (`diagonal='unit'`, volume preserving). log|det C| = sum_c log|C_cc|.
-
-`corner='bottom_right'` is the mirror image: the same layer applied to the
-image rotated by 180 degrees with its channels reversed, so its receptive
-field looks down and right; alternating corners across steps sees every
-direction.
-
-#### Example
-
-```python
-conv = CInCConv2D(12)                      # k = 3, LU centre
-y = conv.forward(x)                        # x: [batch, H, W, 12]
-x_again = conv.inverse(y)                  # H row steps
-```
-"""
+"""CInC: an invertible k x k convolution, block triangular by construction."""
 
 import numpy as np
 import tensorflow as tf
@@ -69,6 +32,42 @@ def _free_taps(kernel_size, channels, centre):
 class CInCConv2D(base.FlowBijectorBase):
   """Invertible k x k convolution with top/left padding (CInC flow).
 
+  Nagar, Dufraisse & Varma (2021), "CInC Flow: Characterizable Invertible 3x3
+  Convolution", §3.1 and App. A-B. Padding only on the top and left (k-1 rows
+  and columns) makes output pixel (i, j) depend on inputs (i', j') <= (i, j),
+  so in raster order the Jacobian is block triangular with the centre tap
+  C = K[k-1, k-1] (a C x C matrix) on every diagonal block (paper Fig. 1(b)):
+  the layer is invertible iff C is.
+
+    Forward:  y = conv_top_left(x, K)
+    Log-det:  log|det J| = H * W * log|det C|
+    Inverse:  an exact block-triangular solve (`tfp_invconv.solvers`): row by
+              row (default), by anti-diagonal wavefront or by block-Jacobi
+              sweeps, with C^-1 applied through its factors.
+
+  Two parametrisations of C:
+
+  * `centre='lu'` (default): C = P L (U + diag(sign * exp(log_s))), a random
+    rotation at initialisation, as Glow's 1 x 1 convolution; one CInC layer
+    contains the 1 x 1 convolution as the case of zero off-centre taps.
+    log|det C| = sum(log_s).
+  * `centre='triangular'` (the paper's App. B and reference code): C masked
+    to an upper triangle with diagonal exp(log_s) (learned) or 1
+    (`diagonal='unit'`, volume preserving). log|det C| = sum_c log|C_cc|.
+
+  `corner='bottom_right'` is the mirror image: the same layer applied to the
+  image rotated by 180 degrees with its channels reversed, so its receptive
+  field looks down and right; alternating corners across steps sees every
+  direction.
+
+  #### Example
+
+  ```python
+  conv = CInCConv2D(12)                      # k = 3, LU centre
+  y = conv.forward(x)                        # x: [batch, H, W, 12]
+  x_again = conv.inverse(y)                  # H row steps
+  ```
+
   Growth bound: forward |y| <= |K|_1 |x| (max-norms; |K|_1 the largest sum
   of |taps| into one output channel). The centre's diagonal has
   |log s| <= 10, so the log-det is bounded and no solve divides by 0. The
@@ -76,6 +75,10 @@ class CInCConv2D(base.FlowBijectorBase):
   |x| <= |C^-1|_1 (1 + |C^-1|_1 |K|_1)^(H + W - 1) |y|, finite for finite
   weights but geometric in the image size when the taps are large next to
   the centre.
+
+  References:
+    Nagar, Dufraisse, Varma (2021). CInC Flow: Characterizable Invertible
+    3x3 Convolution. https://arxiv.org/abs/2107.01358
   """
 
   def __init__(self, channels, kernel_size=3, centre='lu', corner='top_left',

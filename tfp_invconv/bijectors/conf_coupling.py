@@ -1,49 +1,4 @@
-"""CONF: the combined convolution-multiplication coupling.
-
-Karami et al. (2019), "Invertible Convolutional Flow", eqs. 4-5. One
-sub-layer, with every parameter but the S-Log slopes from the conditioner:
-
-  f_{w,s}(x2; x1) = g_a'( s(x1) * f_a( w(x1) (*) x2 ) ),   g_a' = f_a'^-1
-
-where w (*) is the DCT-diagonal symmetric convolution with spectrum w(x1)
-(`dct.filter_in_frequency`) and f_a the S-Log gate. The coupling is
-
-  Forward:  y1 = x1,  y2 = (f^(1) o ... o f^(m))(x2; x1) + t(x1)
-  Log-det:  sum over sub-layers of
-            sum log|w| + sum log f_a'(u) + sum log|s| + sum log g_a''(b)
-            (u = w (*) v, b = s * f_a(u); log g_a''(b) = a'|b| inside
-            the S-Log's linear tails, `slog.py`)
-  Inverse:  v = y2 - t(x1), then each sub-layer undone in reverse order.
-
-Growth control. g_a'(s f_a(u)) = ((1 + a|u|)^p - 1) / a' with the exponent
-p = s a'/a. Where p > 1 a sub-layer grows like |u|^p, and the m sub-layers
-of a coupling compound that: with s and a'/a free, training on MNIST blew up
-(bits/dim of 1e26 at step 109 of the conf_demo preset), and with both
-bounded by 1.135 a long run still overflowed on a few images.
-
-growth='bounded' (the default) keeps s and a'/a in (`MIN_SCALE`, M] with
-M = `max_scale` (1.135): s = m + (M - m) sigmoid(r + c), with c such that
-s = 1 at r = 0 (the coupling starts as the exact identity), and the same
-for a'/a. So p = s a'/a is in (m^2, M^2) = (0.0025, 1.29), and neither s
-nor a' ever reaches 0. The S-Log gates continue linearly beyond
-a|x| = K = 1000 (`slog.py`), so each sub-layer is linear for large inputs
-in both directions:
-
-  normalizing:  |v| = ((1 + a|u|)^p - 1) / a', a power p < 1.29 of |u|,
-                while a|u| <= K and a'|b| <= log(1 + K); linear beyond
-  generative:   |u| <= (K + (1 + K) a|v| / m) / a beyond the tails: linear
-                with a slope at most (1 + K) / m
-
-and ||w (*) v||_2 <= e^3 ||v||_2 (log w soft-clipped to (-3, 3), an
-orthonormal DCT). Measured on MNIST (`python -m benchmarks.quality
---datasets mnist --models conf --steps 1500`, README): bounding the
-exponent p by 1 cost 0.73 bits/dim, a symmetric bound (1/M, M) on s and
-a'/a 0.1 to 0.36, the floor m nothing measurable: the couplings use small
-s and a'/a to compress.
-
-growth='power' is the earlier parametrisation, kept so that models trained
-with it load: the same with m = 0, so a' -> 0 can divide by 0.
-"""
+"""CONF: the combined convolution-multiplication coupling."""
 
 import math
 
@@ -180,11 +135,64 @@ class CONFLayers(base.OnePassBijector):
 class CONFCoupling(Coupling):
   """Two-block coupling whose inner transform is m CONF sub-layers.
 
+  Karami et al. (2019), "Invertible Convolutional Flow", eqs. 4-5. One
+  sub-layer, with every parameter but the S-Log slopes from the conditioner:
+
+    f_{w,s}(x2; x1) = g_a'( s(x1) * f_a( w(x1) (*) x2 ) ),   g_a' = f_a'^-1
+
+  where w (*) is the DCT-diagonal symmetric convolution with spectrum w(x1)
+  (`dct.filter_in_frequency`) and f_a the S-Log gate. The coupling is
+
+    Forward:  y1 = x1,  y2 = (f^(1) o ... o f^(m))(x2; x1) + t(x1)
+    Log-det:  sum over sub-layers of
+              sum log|w| + sum log f_a'(u) + sum log|s| + sum log g_a''(b)
+              (u = w (*) v, b = s * f_a(u); log g_a''(b) = a'|b| inside
+              the S-Log's linear tails, `slog.py`)
+    Inverse:  v = y2 - t(x1), then each sub-layer undone in reverse order.
+
+  Growth control. g_a'(s f_a(u)) = ((1 + a|u|)^p - 1) / a' with the exponent
+  p = s a'/a. Where p > 1 a sub-layer grows like |u|^p, and the m sub-layers
+  of a coupling compound that: with s and a'/a free, training on MNIST blew up
+  (bits/dim of 1e26 at step 109 of the conf_demo preset), and with both
+  bounded by 1.135 a long run still overflowed on a few images.
+
+  growth='bounded' (the default) keeps s and a'/a in (`MIN_SCALE`, M] with
+  M = `max_scale` (1.135): s = m + (M - m) sigmoid(r + c), with c such that
+  s = 1 at r = 0 (the coupling starts as the exact identity), and the same
+  for a'/a. So p = s a'/a is in (m^2, M^2) = (0.0025, 1.29), and neither s
+  nor a' ever reaches 0. The S-Log gates continue linearly beyond
+  a|x| = K = 1000 (`slog.py`), so each sub-layer is linear for large inputs
+  in both directions:
+
+    normalizing:  |v| = ((1 + a|u|)^p - 1) / a', a power p < 1.29 of |u|,
+                  while a|u| <= K and a'|b| <= log(1 + K); linear beyond
+    generative:   |u| <= (K + (1 + K) a|v| / m) / a beyond the tails: linear
+                  with a slope at most (1 + K) / m
+
+  and ||w (*) v||_2 <= e^3 ||v||_2 (log w soft-clipped to (-3, 3), an
+  orthonormal DCT). Measured on MNIST (`python -m benchmarks.quality
+  --datasets mnist --models conf --steps 1500`, README): bounding the
+  exponent p by 1 cost 0.73 bits/dim, a symmetric bound (1/M, M) on s and
+  a'/a 0.1 to 0.36, the floor m nothing measurable: the couplings use small
+  s and a'/a to compress.
+
+  growth='power' is the earlier parametrisation, kept so that models trained
+  with it load: the same with m = 0, so a' -> 0 can divide by 0.
+
+  ```python
+  coupling = CONFCoupling(12, hidden_width=256, num_layers=2)
+  z = coupling.forward(x)            # x: [B, H, W, 12]
+  ```
+
   Growth bound (growth='bounded'): normalizing, each sub-layer grows at
   most like a power M^2 = 1.29 of its input (M = `max_scale`) up to the
   S-Log's tail at a|x| = 1000 and linearly beyond; generative, linearly
   beyond the tails with a slope at most 1001 / 0.05; the spectra
   |log w| < 3 (module docstring).
+
+  References:
+    Karami, Schuurmans, Sohl-Dickstein, Dinh, Duckworth (2019). Invertible
+    Convolutional Flow. NeurIPS 2019.
   """
 
   def __init__(self, channels, hidden_width=512, num_layers=2, dct_type=2,

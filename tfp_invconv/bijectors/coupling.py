@@ -344,14 +344,28 @@ def _glow_nets(hidden_width, dtype):
 
 
 class AffineCoupling(Coupling):
-  """Glow's affine coupling: two blocks, y_2 = (x_2 + t(x_1)) * s(x_1).
+  """Glow's affine coupling: two channel blocks, t and s from Glow's
+  conditioner network of the first.
+
+    Forward:  y_1 = x_1,  y_2 = (x_2 + t(x_1)) * s(x_1)
+    Log-det:  sum log s(x_1)
+    Inverse:  x_1 = y_1,  x_2 = y_2 / s(y_1) - t(y_1)
 
   `scale` and `log_scale_bound` as for `AffineTransform`: by default
   log s = 2 tanh(r / 2); scale='sigmoid' reproduces the papers' reference
   models.
 
+  ```python
+  coupling = AffineCoupling(12, hidden_width=256)
+  z = coupling.forward(x)            # x: [B, H, W, 12]
+  ```
+
   Growth bound ('tanh'): |y_2| <= e^c (|x_2| + |t|) and
   |x_2| <= e^c |y_2| + |t|, and |log det| <= c per transformed value.
+
+  References:
+    Kingma, Dhariwal (2018). Glow: Generative Flow with Invertible 1x1
+    Convolutions. https://arxiv.org/abs/1807.03039
   """
 
   NUM_BLOCKS = 2
@@ -369,9 +383,24 @@ class AffineCoupling(Coupling):
 
 
 class QuadCoupling(AffineCoupling):
-  """CInC's Quad-coupling: four blocks, each conditioned on those before.
+  """CInC's Quad-coupling: four channel blocks, each conditioned on those
+  before it (CInC eqs. 3-6).
+
+    Forward:  y_1 = x_1,  y_i = (x_i + t_i(x_1..x_{i-1})) * s_i(x_1..x_{i-1})
+    Log-det:  sum_{i=2..4} sum log s_i
+    Inverse:  x_1 = y_1, then for i = 2, 3, 4 in turn
+              x_i = y_i / s_i(x_1..x_{i-1}) - t_i(x_1..x_{i-1})
+
+  ```python
+  coupling = QuadCoupling(12, hidden_width=256)     # channels divisible by 4
+  z = coupling.forward(x)
+  ```
 
   Growth bound ('tanh'): per block, that of `AffineCoupling`.
+
+  References:
+    Nagar, Dufraisse, Varma (2021). CInC Flow: Characterizable Invertible
+    3x3 Convolution, §3.2. https://arxiv.org/abs/2107.01358
   """
 
   NUM_BLOCKS = 4

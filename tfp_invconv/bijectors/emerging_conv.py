@@ -1,18 +1,4 @@
-"""Emerging convolution: two autoregressive convolutions with 2 x 2 taps.
-
-Hoogeboom, van den Berg & Welling (2019), "Emerging Convolutions for
-Generative Normalizing Flows". The first convolution K1 looks down/right
-(bottom/right padding), the second K2 looks up/left (top/left padding); each
-has a triangular centre tap with opposite channel orders, so the composition
-has a full k = 3 receptive field:
-
-  Forward:  y = conv_K2(conv_K1(x))
-  Log-det:  H * W * (sum_c log|diag K1_c| + sum_c log|diag K2_c|)
-  Inverse:  two exact triangular solves, in opposite directions.
-
-Each factor is a 2 x 2 `CInCConv2D` with a triangular centre (its
-bottom-right mirror for K1).
-"""
+"""Emerging convolution: two autoregressive convolutions with 2 x 2 taps."""
 
 import tensorflow as tf
 
@@ -23,8 +9,31 @@ from tfp_invconv.bijectors.cinc_conv import CInCConv2D
 class EmergingConv2D(base.FlowBijectorBase):
   """Emerging convolution = two masked 2 x 2-tap convolutions.
 
+  Hoogeboom, van den Berg & Welling (2019), "Emerging Convolutions for
+  Generative Normalizing Flows". The first convolution K1 looks down/right
+  (bottom/right padding), the second K2 looks up/left (top/left padding); each
+  has a triangular centre tap with opposite channel orders, so the composition
+  has a full k = 3 receptive field:
+
+    Forward:  y = conv_K2(conv_K1(x))
+    Log-det:  H * W * (sum_c log|diag K1_c| + sum_c log|diag K2_c|)
+    Inverse:  two exact triangular solves, in opposite directions.
+
+  Each factor is a 2 x 2 `CInCConv2D` with a triangular centre (its
+  bottom-right mirror for K1).
+
+  ```python
+  conv = EmergingConv2D(12)
+  z = conv.forward(x)                # x: [B, H, W, 12]
+  x_again = conv.inverse(z)          # two triangular solves
+  ```
+
   Growth bound: that of its two `CInCConv2D` factors composed (linear
   forward; a triangular solve each way back, with |log diag| <= 10).
+
+  References:
+    Hoogeboom, van den Berg, Welling (2019). Emerging Convolutions for
+    Generative Normalizing Flows. https://arxiv.org/abs/1901.11137
   """
 
   def __init__(self, channels, solver='rows', dtype=tf.float32,

@@ -1,36 +1,4 @@
-"""The logistic-mixture CDF of Flow++ (Ho et al. 2019), as bijectors.
-
-With mixture weights pi = softmax(logits), locations mu and log-scales
-log s (M components, on the last axis of the parameters):
-
-  F(x) = sum_m pi_m sigmoid((x - mu_m) / s_m)            in (0, 1)
-
-`LogisticMixtureLogit` is x -> logit(F(x)), the "mixture CDF -> logit" pair
-of a Flow++ or PAC coupling fused into one map from R to R, evaluated in log
-space so that neither F nor 1 - F underflows in the tails:
-
-  Forward:  z = log F(x) - log(1 - F(x))
-  Log-det:  log F'(x) - log F(x) - log(1 - F(x))
-  Inverse:  the root of logit(F(x)) = z in [min_m x_m, max_m x_m], where
-            x_m = mu_m + s_m z is where component m alone reaches F = sigmoid(z)
-            (F is increasing, so the root lies between them): Newton steps
-            on logit(F(x)) - z from the weighted mean of the x_m. A Newton
-            step that would leave the bracket (which every step narrows) or
-            not halve the last step is replaced by regula falsi (Illinois)
-            between the bracket's ends, or by its midpoint while an end's
-            residual is unknown. It stops when every |logit F(x) - z| <=
-            tolerance (1 + |z|), or the root is pinned to tolerance (1 + |x|)
-            by Newton's step or the bracket.
-
-Why Newton and not `tfp.math.find_root_chandrupatla`: the derivative comes
-with the function's own terms, and on a PAC flow's mixtures Chandrupatla
-took up to 12 iterations at 1.6 forward passes each. Why the halving rule:
-next to a steep component logit F is S-shaped, and plain safeguarded Newton
-jumped from side to side of it for ~40 iterations on a trained flow's
-mixtures (tests/test_pac.py holds one); with the rule, 12 sufficed.
-
-`logistic_mixture_cdf(...)` is F itself, `Sigmoid` after the fused map.
-"""
+"""The logistic-mixture CDF of Flow++ (Ho et al. 2019), as bijectors."""
 
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -43,6 +11,37 @@ tfb = tfp.bijectors
 class LogisticMixtureLogit(base.OnePassBijector):
   """x -> logit(F(x)), F the CDF of a mixture of logistics (elementwise).
 
+  With mixture weights pi = softmax(logits), locations mu and log-scales
+  log s (M components, on the last axis of the parameters):
+
+    F(x) = sum_m pi_m sigmoid((x - mu_m) / s_m)            in (0, 1)
+
+  `LogisticMixtureLogit` is x -> logit(F(x)), the "mixture CDF -> logit" pair
+  of a Flow++ or PAC coupling fused into one map from R to R, evaluated in log
+  space so that neither F nor 1 - F underflows in the tails:
+
+    Forward:  z = log F(x) - log(1 - F(x))
+    Log-det:  log F'(x) - log F(x) - log(1 - F(x))
+    Inverse:  the root of logit(F(x)) = z in [min_m x_m, max_m x_m], where
+              x_m = mu_m + s_m z is where component m alone reaches F = sigmoid(z)
+              (F is increasing, so the root lies between them): Newton steps
+              on logit(F(x)) - z from the weighted mean of the x_m. A Newton
+              step that would leave the bracket (which every step narrows) or
+              not halve the last step is replaced by regula falsi (Illinois)
+              between the bracket's ends, or by its midpoint while an end's
+              residual is unknown. It stops when every |logit F(x) - z| <=
+              tolerance (1 + |z|), or the root is pinned to tolerance (1 + |x|)
+              by Newton's step or the bracket.
+
+  Why Newton and not `tfp.math.find_root_chandrupatla`: the derivative comes
+  with the function's own terms, and on a PAC flow's mixtures Chandrupatla
+  took up to 12 iterations at 1.6 forward passes each. Why the halving rule:
+  next to a steep component logit F is S-shaped, and plain safeguarded Newton
+  jumped from side to side of it for ~40 iterations on a trained flow's
+  mixtures (tests/test_pac.py holds one); with the rule, 12 sufficed.
+
+  `logistic_mixture_cdf(...)` is F itself, `Sigmoid` after the fused map.
+
   Growth bound: with weights pi_k, locations mu_k and scales s_k,
   |y| <= min_k (|x - mu_k| / s_k - log pi_k) + log 2, and
   |x| <= max_k |mu_k| + max_k s_k (|y| + log 2): linear both ways.
@@ -52,6 +51,10 @@ class LogisticMixtureLogit(base.OnePassBijector):
   z = b.forward(x)                                    # x: [...]
   x_back = b.inverse(z)                               # root finding
   ```
+
+  References:
+    Ho, Chen, Srinivas, Duan, Abbeel (2019). Flow++: Improving Flow-Based
+    Generative Models. https://arxiv.org/abs/1902.00275
   """
 
   def __init__(self, logits, locs, log_scales, tolerance=None,

@@ -1,18 +1,4 @@
-"""Invertible 1 x 1 convolution with an LU-decomposed weight (Glow).
-
-Kingma & Dhariwal (2018), "Glow: Generative Flow with Invertible 1x1
-Convolutions", §3.2:
-
-  Forward:  y = x @ W,   W = P L (U + diag(sign * exp(log_s)))
-  Log-det:  H * W * sum_c log_s_c
-  Inverse:  x = y @ W^-1 (two triangular solves and a permutation)
-
-P is a fixed permutation, L unit lower triangular, U strictly upper
-triangular; W starts as a random rotation (`lu_matrix.LUMatrix`). With
-`event_rank=1` the same map acts on vectors [C] (log-det sum_c log_s_c):
-a learned, invertible mixing of the features, e.g. between the couplings of
-a vector flow.
-"""
+"""Invertible 1 x 1 convolution with an LU-decomposed weight (Glow)."""
 
 import tensorflow as tf
 
@@ -24,8 +10,30 @@ from tfp_invconv.bijectors.lu_matrix import LUMatrix
 class Invertible1x1Conv(base.FlowBijectorBase):
   """Glow's 1 x 1 convolution, LU-parametrised (invertible by construction).
 
+  Kingma & Dhariwal (2018), "Glow: Generative Flow with Invertible 1x1
+  Convolutions", §3.2:
+
+    Forward:  y = x @ W,   W = P L (U + diag(sign * exp(log_s)))
+    Log-det:  H * W * sum_c log_s_c
+    Inverse:  x = y @ W^-1 (two triangular solves and a permutation)
+
+  P is a fixed permutation, L unit lower triangular, U strictly upper
+  triangular; W starts as a random rotation (`lu_matrix.LUMatrix`). With
+  `event_rank=1` the same map acts on vectors [C] (log-det sum_c log_s_c):
+  a learned, invertible mixing of the features, e.g. between the couplings of
+  a vector flow.
+
+  ```python
+  conv = Invertible1x1Conv(12)
+  z = conv.forward(x)                # x: [B, H, W, 12]
+  ```
+
   Growth bound: |y| <= |W|_1 |x| and |x| <= |W^-1|_1 |y| per pixel, with
   |log s| <= 10 on U's diagonal, so W is never singular.
+
+  References:
+    Kingma, Dhariwal (2018). Glow: Generative Flow with Invertible 1x1
+    Convolutions. https://arxiv.org/abs/1807.03039
   """
 
   def __init__(self, channels, event_rank=3, dtype=tf.float32,

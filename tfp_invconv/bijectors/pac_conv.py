@@ -1,49 +1,4 @@
-"""Pixel-adaptive, locally masked invertible convolution (PAC flows).
-
-Cooper & Tomczak's PAC layer weights a learned filter W (K x K x C x C, K
-odd) by a kernel that differs at every pixel, computed from conditioner
-features f (H x W x F):
-
-  k_{hw,o,uv} = s_{hwo} * exp(-||f_hw - Psi(f)_{hw,uv}||^2 / (2 l_{hwo}))
-
-where Psi takes the K x K neighbourhood (zero padded) and s = sigma^2, l are
-per pixel and channel. An order O over the pixels (raster, or s-curve:
-raster with every other row reversed) splits the taps:
-
-  Upper-PAC   (U x)_{hw,o} = sum_{uv,i} Psi(x)_{hw,uv,i} k_{hw,o,uv} W_{uv,i,o}
-              over neighbours uv later in O, plus the centre's i <= o;
-  Lower-PAC   (L y) = y + the same sum over the earlier neighbours, plus the
-              centre's i > o (strictly lower, unit diagonal).
-
-  Forward:  z = L U x + b
-  Log-det:  sum_{hwo} log|diag U| = sum_{hwo} (log s_{hwo} + log w_o),
-            diag U = k_{hw,o,centre} W_{centre,o,o} = s_{hwo} exp(log w_o)
-            (W's centre diagonal is exp(log w), so it is never 0)
-  Inverse:  solve L y = z - b, then U x = y, exactly:
-            'rows' (default): one image row per step, in the order's
-              direction; each step is one batched triangular solve of the
-              row's own (W C x W C) system, whose off-row inputs are already
-              solved. 2H steps per layer, exact to round-off.
-            'jacobi': the paper's weighted Jacobi x <- x - diag(A)^-1 (Ax - b)
-              until no entry changes by more than `tolerance` (exact after at
-              most H W C sweeps: the error propagates through a nilpotent
-              operator).
-
-`PixelAdaptiveConv` takes tensors (the conditioner's outputs), not weights:
-a coupling builds one per call. Without `features` the kernel is s alone:
-the masked emerging-style convolution with a per-pixel scale (the PAC
-paper's 'emerging' baseline).
-
-```python
-pac = PixelAdaptiveConv(filters, log_diagonal, log_scale, features,
-                        lengthscale, bias, order='s-curve')
-z = pac.forward(x)          # [B, H, W, C]
-x_back = pac.inverse(z)
-```
-
-Reference: Cooper & Tomczak, "Pixel Adaptive Convolutions for Generative
-Modeling with Normalizing Flows" (PAC flows), §4 and App. B-C.
-"""
+"""Pixel-adaptive, locally masked invertible convolution (PAC flows)."""
 
 import numpy as np
 import tensorflow as tf
@@ -89,11 +44,61 @@ def tap_masks(kernel_size, channels, order):
 class PixelAdaptiveConv(base.UnbatchedParameters, tfb.Bijector):
   """z = L U x + b, a pixel-adaptive masked convolution (see module doc).
 
+  Cooper & Tomczak's PAC layer weights a learned filter W (K x K x C x C, K
+  odd) by a kernel that differs at every pixel, computed from conditioner
+  features f (H x W x F):
+
+    k_{hw,o,uv} = s_{hwo} * exp(-||f_hw - Psi(f)_{hw,uv}||^2 / (2 l_{hwo}))
+
+  where Psi takes the K x K neighbourhood (zero padded) and s = sigma^2, l are
+  per pixel and channel. An order O over the pixels (raster, or s-curve:
+  raster with every other row reversed) splits the taps:
+
+    Upper-PAC   (U x)_{hw,o} = sum_{uv,i} Psi(x)_{hw,uv,i} k_{hw,o,uv} W_{uv,i,o}
+                over neighbours uv later in O, plus the centre's i <= o;
+    Lower-PAC   (L y) = y + the same sum over the earlier neighbours, plus the
+                centre's i > o (strictly lower, unit diagonal).
+
+    Forward:  z = L U x + b
+    Log-det:  sum_{hwo} log|diag U| = sum_{hwo} (log s_{hwo} + log w_o),
+              diag U = k_{hw,o,centre} W_{centre,o,o} = s_{hwo} exp(log w_o)
+              (W's centre diagonal is exp(log w), so it is never 0)
+    Inverse:  solve L y = z - b, then U x = y, exactly:
+              'rows' (default): one image row per step, in the order's
+                direction; each step is one batched triangular solve of the
+                row's own (W C x W C) system, whose off-row inputs are already
+                solved. 2H steps per layer, exact to round-off.
+              'jacobi': the paper's weighted Jacobi x <- x - diag(A)^-1 (Ax - b)
+                until no entry changes by more than `tolerance` (exact after at
+                most H W C sweeps: the error propagates through a nilpotent
+                operator).
+
+  `PixelAdaptiveConv` takes tensors (the conditioner's outputs), not weights:
+  a coupling builds one per call. Without `features` the kernel is s alone:
+  the masked emerging-style convolution with a per-pixel scale (the PAC
+  paper's 'emerging' baseline).
+
+  ```python
+  pac = PixelAdaptiveConv(filters, log_diagonal, log_scale, features,
+                          lengthscale, bias, order='s-curve')
+  z = pac.forward(x)          # [B, H, W, C]
+  x_back = pac.inverse(z)
+  ```
+
+  Reference: Cooper & Tomczak, "Pixel Adaptive Convolutions for Generative
+  Modeling with Normalizing Flows" (PAC flows), §4 and App. B-C.
+
   Growth bound: forward |z| <= |L|_1 |U|_1 |x| + |b| (max-norms; the
   kernel factor is in (0, 1)); the inverse solves two triangular systems
   whose diagonals are 1 and s w (s >= 1e-2 and |log w| <= 3 in a
   `PACCoupling`), so it never divides by 0, and it grows with the taps
   relative to the diagonal like `CInCConv2D`'s.
+
+  References:
+    Cooper, Tomczak (2023). Pixel-adaptive convolutions in normalizing flows
+    (PAC flows).
+    Su, Jampani, Sun, Gallo, Learned-Miller, Kautz (2019). Pixel-Adaptive
+    Convolutional Neural Networks. https://arxiv.org/abs/1904.05373
   """
 
   def __init__(self, filters, log_diagonal, log_scale, features=None,

@@ -1,34 +1,4 @@
-"""The PAC-flow coupling: a PAC transformer conditioned on the other half.
-
-The conditioner of the first block x_1 gives every parameter of the
-transformer of the second block x_2 but its filters (PAC paper Fig. 3):
-
-  Forward:  y_1 = x_1,
-            y_2 = SLog(PAC_2(logit(F(PAC_1(x_2) + b))))
-            PAC_j = `PixelAdaptiveConv` with features f_j, scales s_j and
-            lengthscales l_j from NN(x_1), filters W_j learned;
-            F the logistic-mixture CDF with weights, locations and scales
-            from NN(x_1), fused with the logit (`LogisticMixtureLogit`)
-  Log-det:  the sum of the stages' log-dets (PAC: sum log s + H W sum log w)
-  Inverse:  the stages undone in reverse: S-Log in closed form, the PACs by
-            their exact solves, F by bracketed root finding.
-
-Variants at matched parameter counts (the paper's Table 2):
-  'pac'       the transformer above;
-  'emerging'  the same masked convolutions with the kernel s alone (no
-              pixel-adaptive factor): an emerging convolution with a
-              per-pixel scale;
-  'realnvp'   no convolutions: PAC_j is the elementwise scale s_j w_j.
-
-Bounds (App. C.3): f = tanh(.) in (-1, 1); s and l are "square sigmoids",
-s = s_min + (1 - s_min) sigmoid(. + 4)^2 in (s_min, 1) with s_min = 1e-2, so
-the diagonal s w of U never reaches 0, and l = l_min + (1 - l_min)
-sigmoid(.)^2 with l_min = 1e-3, so the kernel's exponent stays finite; the
-filters' centre diagonals exp(log w) have |log w| <= 3. The
-mixture's log-scales are soft-clipped to (-3, 3), its locations start at
-fixed distinct offsets (a zero-initialised conditioner would otherwise keep
-every component identical).
-"""
+"""The PAC-flow coupling: a PAC transformer conditioned on the other half."""
 
 import numpy as np
 import tensorflow as tf
@@ -152,6 +122,35 @@ class PACTransform:
 class PACCoupling(Coupling):
   """Two-block coupling with the PAC transformer (module doc).
 
+  The conditioner of the first block x_1 gives every parameter of the
+  transformer of the second block x_2 but its filters (PAC paper Fig. 3):
+
+    Forward:  y_1 = x_1,
+              y_2 = SLog(PAC_2(logit(F(PAC_1(x_2) + b))))
+              PAC_j = `PixelAdaptiveConv` with features f_j, scales s_j and
+              lengthscales l_j from NN(x_1), filters W_j learned;
+              F the logistic-mixture CDF with weights, locations and scales
+              from NN(x_1), fused with the logit (`LogisticMixtureLogit`)
+    Log-det:  the sum of the stages' log-dets (PAC: sum log s + H W sum log w)
+    Inverse:  the stages undone in reverse: S-Log in closed form, the PACs by
+              their exact solves, F by bracketed root finding.
+
+  Variants at matched parameter counts (the paper's Table 2):
+    'pac'       the transformer above;
+    'emerging'  the same masked convolutions with the kernel s alone (no
+                pixel-adaptive factor): an emerging convolution with a
+                per-pixel scale;
+    'realnvp'   no convolutions: PAC_j is the elementwise scale s_j w_j.
+
+  Bounds (App. C.3): f = tanh(.) in (-1, 1); s and l are "square sigmoids",
+  s = s_min + (1 - s_min) sigmoid(. + 4)^2 in (s_min, 1) with s_min = 1e-2, so
+  the diagonal s w of U never reaches 0, and l = l_min + (1 - l_min)
+  sigmoid(.)^2 with l_min = 1e-3, so the kernel's exponent stays finite; the
+  filters' centre diagonals exp(log w) have |log w| <= 3. The
+  mixture's log-scales are soft-clipped to (-3, 3), its locations start at
+  fixed distinct offsets (a zero-initialised conditioner would otherwise keep
+  every component identical).
+
   Growth bound: that of its stages composed: `PixelAdaptiveConv` (linear;
   bounded diagonals), `LogisticMixtureLogit` (linear both ways, mixture
   log-scales in (-3, 3)), `SLog` (linear tails).
@@ -160,6 +159,10 @@ class PACCoupling(Coupling):
   coupling = PACCoupling(4, split='checkerboard', order='s-curve')
   z = coupling.forward(x)            # x: [B, H, W, 4], W even
   ```
+
+  References:
+    Cooper, Tomczak (2023). Pixel-adaptive convolutions in normalizing flows
+    (PAC flows).
   """
 
   def __init__(self, channels, split='checkerboard', variant='pac',

@@ -1,35 +1,5 @@
-"""Memory-saving training: a flow step whose activations the gradient
-recomputes instead of keeping.
-
-Backpropagating through a deep flow keeps every layer's activations until
-the backward pass reaches it: memory grows with the depth D. `Recomputed`
-runs a chain of bijectors (one flow step: ActNorm, convolution, coupling)
-without recording it, keeps only the step's input, and runs the step again
-when the gradient needs its activations (`tf.recompute_grad`). Memory then
-holds one step's activations plus one tensor per step, for about one more
-forward pass of compute.
-
-  Forward:  y = b_n(... b_1(x)),  log-det = sum_i log|det J_{b_i}|
-  Inverse:  the bijectors' inverses in reverse order (nothing recomputed:
-            sampling keeps no activations for a gradient)
-
-```python
-step = Recomputed([ActNorm(c), CInCConv2D(c), AffineCoupling(c)], (h, w, c))
-z = step.forward(x)   # the same values and gradients, less memory
-```
-
-`CInCFlow(..., memory_saving='recompute')` wraps every step so. Reference: Chen
-et al., "Training Deep Nets with Sublinear Memory Cost" (2016); Glow trains
-this way by default.
-
-`Reversible` goes further for a whole chain of steps: it keeps only the
-chain's output, and the gradient rebuilds each step's input from its output
-with the step's exact inverse, last step first (Gomez et al., "The
-Reversible Residual Network", 2017). Memory then holds one step's
-activations and nothing per step, for one inverse and one forward pass
-more per step; the rebuilt inputs carry the inverses' round-off.
-`CInCFlow(..., memory_saving='inverse')` wraps each level's steps so.
-"""
+"""Memory-saving training: flow steps whose gradient recomputes or rebuilds
+their activations instead of keeping them."""
 
 import tensorflow as tf
 
@@ -58,9 +28,33 @@ class _Wrapper(base.FlowBijectorBase):
 
 class Recomputed(_Wrapper):
   """A chain of bijectors (in forward order) whose gradient recomputes its
-  activations (module doc).
+  activations.
+
+  Backpropagating through a deep flow keeps every layer's activations until
+  the backward pass reaches it: memory grows with the depth D. `Recomputed`
+  runs the chain (one flow step: ActNorm, convolution, coupling) without
+  recording it, keeps only the step's input, and runs the step again when
+  the gradient needs its activations (`tf.recompute_grad`). Memory then
+  holds one step's activations plus one tensor per step, for about one more
+  forward pass of compute. `CInCFlow(..., memory_saving='recompute')` wraps
+  every step so; Glow trains this way by default.
+
+    Forward:  y = b_n(... b_1(x))
+    Log-det:  sum_i log|det J_{b_i}|
+    Inverse:  the bijectors' inverses in reverse order (nothing recomputed:
+              sampling keeps no activations for a gradient)
+
+  ```python
+  step = Recomputed([ActNorm(c), CInCConv2D(c), AffineCoupling(c)],
+                    (h, w, c))
+  z = step.forward(x)   # the same values and gradients, less memory
+  ```
 
   Growth bound: that of the chain it wraps (the same values).
+
+  References:
+    Chen, Xu, Zhang, Guestrin (2016). Training Deep Nets with Sublinear
+    Memory Cost. https://arxiv.org/abs/1604.06174
   """
 
   def __init__(self, bijectors, event_shape, dtype=tf.float32,
@@ -114,20 +108,28 @@ def _after(x, gradient):
 
 class Reversible(_Wrapper):
   """A chain of flow steps whose gradient rebuilds each step's input from
-  its output with the exact inverse (module doc).
+  its output with the exact inverse, last step first: memory holds one
+  step's activations and nothing per step, for one inverse and one forward
+  pass more per step; the rebuilt inputs carry the inverses' round-off.
+  `CInCFlow(..., memory_saving='inverse')` wraps each level's steps so.
 
-  Growth bound: that of the steps it wraps (the same values).
-
-  Forward:  y = s_n(... s_1(x)), log-det summed; only y is kept.
-  Gradient: for i = n .. 1: x_i = s_i^-1(y_i), then s_i run again on x_i to
-            backpropagate (dy_i, dlog-det) to dx_i = dy_{i-1} and s_i's
-            weights.
-  Inverse:  the steps' inverses in reverse order.
+    Forward:  y = s_n(... s_1(x)); only y is kept.
+    Log-det:  sum_i log|det J_{s_i}|
+    Gradient: for i = n .. 1: x_i = s_i^-1(y_i), then s_i run again on x_i
+              to backpropagate (dy_i, dlog-det) to dx_i = dy_{i-1} and
+              s_i's weights.
+    Inverse:  the steps' inverses in reverse order.
 
   ```python
   level = Reversible([[ActNorm(c), CInCConv2D(c), AffineCoupling(c)]
                       for _ in range(depth)], (h, w, c))
   ```
+
+  Growth bound: that of the steps it wraps (the same values).
+
+  References:
+    Gomez, Ren, Urtasun, Grosse (2017). The Reversible Residual Network.
+    https://arxiv.org/abs/1707.04585
   """
 
   def __init__(self, steps, event_shape, dtype=tf.float32,

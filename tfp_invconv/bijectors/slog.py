@@ -1,24 +1,4 @@
-"""S-Log gate (Karami et al. 2019, §2.2), with linear tails.
-
-  Forward:  f_a(x) = sign(x) * log(a|x| + 1) / a      (a > 0 per channel)
-  Log-det:  sum -log(a|x| + 1)
-  Inverse:  f_a^-1(y) = sign(y) * (exp(a|y|) - 1) / a
-
-The identity as a -> 0; its log-det term acts as an l1 (Laplace)
-regulariser. a = softplus(raw), starting at 1. `log1p`/`expm1` keep it exact
-near 0.
-
-Growth bound. The inverse is exponential, so beyond a|x| = K (`TAIL`,
-1000, far outside what data reach) the gate continues along its tangent:
-f_a(x) = sign(x) (log(1 + K) + (a|x| - K) / (1 + K)) / a there, still
-smooth (C^1) and increasing. Then both directions are at most linear:
-
-  |f_a(x)| <= |x|,    |f_a^-1(y)| <= max(e^(a|y|) - 1, K + (1 + K) a|y|) / a
-
-so the inverse grows with slope 1 + K beyond |y| = log(1 + K)/a instead of
-exponentially. The log-derivative is -log(1 + min(a|x|, K)).
-
-"""
+"""S-Log gate (Karami et al. 2019, §2.2), with linear tails."""
 
 import math
 
@@ -72,9 +52,32 @@ def slog_inverse_log_derivative(y, alpha):
 class SLog(base.FlowBijectorBase):
   """Elementwise S-Log with a learned a > 0 per channel.
 
-  Growth bound: |f_a(x)| <= |x|, and
-  |f_a^-1(y)| <= max(e^(a|y|) - 1, K + (1 + K) a|y|) / a with K = 1000:
-  exponential only up to |y| = log(1 + K) / a, linear beyond.
+    Forward:  f_a(x) = sign(x) * log(a|x| + 1) / a      (a > 0 per channel)
+    Log-det:  sum -log(a|x| + 1)
+    Inverse:  f_a^-1(y) = sign(y) * (exp(a|y|) - 1) / a
+
+  The identity as a -> 0; its log-det term acts as an l1 (Laplace)
+  regulariser. a = softplus(raw), starting at 1. `log1p`/`expm1` keep it exact
+  near 0.
+
+  ```python
+  gate = SLog(12)
+  z = gate.forward(x)                # x: [B, H, W, 12]
+  ```
+
+  Growth bound. The inverse is exponential, so beyond a|x| = K (`TAIL`,
+  1000, far outside what data reach) the gate continues along its tangent:
+  f_a(x) = sign(x) (log(1 + K) + (a|x| - K) / (1 + K)) / a there, still
+  smooth (C^1) and increasing. Then both directions are at most linear:
+
+    |f_a(x)| <= |x|,    |f_a^-1(y)| <= max(e^(a|y|) - 1, K + (1 + K) a|y|) / a
+
+  so the inverse grows with slope 1 + K beyond |y| = log(1 + K)/a instead of
+  exponentially. The log-derivative is -log(1 + min(a|x|, K)).
+
+  References:
+    Karami, Schuurmans, Sohl-Dickstein, Dinh, Duckworth (2019). Invertible
+    Convolutional Flow. NeurIPS 2019.
   """
 
   def __init__(self, channels, event_rank=3, dtype=tf.float32,

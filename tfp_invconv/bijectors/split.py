@@ -1,28 +1,4 @@
-"""Multi-scale plumbing: the learned conditional prior and factoring out.
-
-Glow/RealNVP multi-scale: after each level half the channels, z, leave the
-flow with the learned prior N(mu(h), sigma(h)) given the kept half h, and the
-kept half goes on to the next level.
-
-`ConditionalPrior` writes that prior as a bijector, so the base stays a
-standard normal (a two-block coupling whose conditioner is one
-zero-initialised conv3x3):
-
-  Forward:  [h, z] -> [h, (z - mu(h)) / sigma(h)]
-  Log-det:  -sum log sigma(h)
-  Inverse:  [h, u] -> [h, u * sigma(h) + mu(h)]
-
-with log(1 / sigma) = c tanh(r / c) by default (`AffineTransform('tanh')`):
-sigma is in (e^-c, e^c), so |u| <= e^c (|z| + |mu|) and
-|z| <= e^c |u| + |mu|. scale='exp' (sigma = exp(-r), Glow's) is unbounded.
-
-`FactorOut(inner)` sends z straight to the flat latent and h through `inner`
-(the rest of the flow, itself ending in a flat latent):
-
-  Forward:  [h, z] -> concat(flatten(z), inner(h))
-  Log-det:  log-det of inner at h
-  Inverse:  split the latent, x = [inner^-1(.), z]
-"""
+"""Multi-scale plumbing: the learned conditional prior and factoring out."""
 
 import tensorflow as tf
 
@@ -35,12 +11,27 @@ PRIOR_SCALES = ('tanh', 'exp')
 
 
 class ConditionalPrior(Coupling):
-  """Learned prior of the factored-out half given the kept half.
+  """Learned prior N(mu(h), sigma(h)) of the factored-out half z given the
+  kept half h, written as a two-block coupling (so the base stays a
+  standard normal) whose conditioner is one zero-initialised conv3x3:
+
+    Forward:  [h, z] -> [h, (z - mu(h)) / sigma(h)]
+    Log-det:  -sum log sigma(h)
+    Inverse:  [h, u] -> [h, u * sigma(h) + mu(h)]
 
   `scale`: 'tanh' (default; log(1 / sigma) = c tanh(r / c) with
   c = `log_scale_bound`) or 'exp' (Glow's unbounded sigma = exp(-r)).
 
+  ```python
+  prior = ConditionalPrior(12)
+  u = prior.forward(x)          # x: [batch, H, W, 12]; channels 6.. scored
+  ```
+
   Growth bound ('tanh'): |u| <= e^c (|z| + |mu|) and |z| <= e^c |u| + |mu|.
+
+  References:
+    Dinh, Sohl-Dickstein, Bengio (2017). Density estimation using Real NVP,
+    §3.6. https://arxiv.org/abs/1605.08803
   """
 
   def __init__(self, channels, scale='tanh', log_scale_bound=LOG_SCALE_BOUND,
@@ -58,10 +49,25 @@ class ConditionalPrior(Coupling):
 
 
 class FactorOut(base.ShapeChangeMixin, base.FlowBijectorBase):
-  """Factors out the second half of the channels into the flat latent.
+  """Factors out the second half of the channels into the flat latent: z
+  goes straight to the latent, h through `inner` (the rest of the flow,
+  itself ending in a flat latent).
+
+    Forward:  [h, z] -> concat(flatten(z), inner(h))
+    Log-det:  log-det of inner at h
+    Inverse:  split the latent, x = [inner^-1(.), z]
+
+  ```python
+  inner = tfb.Chain([tfb.Reshape([48], [4, 6, 2]), CInCConv2D(2)])
+  factor_out = FactorOut((4, 6, 4), inner)    # [.., 4, 6, 4] -> [.., 96]
+  ```
 
   Growth bound: the factored half passes unchanged; the kept half grows as
   the inner flow allows.
+
+  References:
+    Dinh, Sohl-Dickstein, Bengio (2017). Density estimation using Real NVP,
+    §3.6. https://arxiv.org/abs/1605.08803
   """
 
   def __init__(self, image_shape, inner, dtype=tf.float32,

@@ -1,9 +1,4 @@
-"""Squeeze: 2 x 2 space-to-depth (Dinh et al. 2017, RealNVP §3.6).
-
-  Forward:  [H, W, C] -> [H/2, W/2, 4C], each 2 x 2 block to channels
-  Log-det:  0 (a permutation)
-  Inverse:  depth-to-space
-"""
+"""Squeeze: 2 x 2 space-to-depth (Dinh et al. 2017, RealNVP §3.6)."""
 
 import tensorflow as tf
 
@@ -13,7 +8,20 @@ from tfp_invconv.bijectors import base
 class Squeeze(base.ShapeChangeMixin, base.FlowBijectorBase):
   """Space-to-depth with block size `factor` (a volume-preserving permutation).
 
+  Forward:  [H, W, C] -> [H/2, W/2, 4C], each 2 x 2 block to channels
+  Log-det:  0 (a permutation)
+  Inverse:  depth-to-space
+
+  ```python
+  squeeze = Squeeze((32, 32, 3))
+  z = squeeze.forward(x)             # [B, 32, 32, 3] -> [B, 16, 16, 12]
+  ```
+
   Growth bound: a permutation, |y| = |x| both ways.
+
+  References:
+    Dinh, Sohl-Dickstein, Bengio (2017). Density estimation using Real NVP.
+    https://arxiv.org/abs/1605.08803
   """
 
   def __init__(self, image_shape, factor=2, dtype=tf.float32,

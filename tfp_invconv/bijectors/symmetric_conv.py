@@ -1,28 +1,4 @@
-"""Symmetric (depthwise) convolution diagonalised by the DCT.
-
-Karami, Schuurmans, Sohl-Dickstein, Dinh & Duckworth (2019), "Invertible
-Convolutional Flow", §1.2 and §2. A symmetric convolution is diagonal in the
-DCT basis, so per channel c:
-
-  Forward:  y_c = DCT^-1(w_c * DCT(x_c))      (over H, W; or the features)
-  Log-det:  sum_{c,k} log|w_c[k]|
-  Inverse:  x_c = DCT^-1(DCT(y_c) / w_c)
-
-Both directions cost the same two transforms. Here w = exp(log_w) is a
-learned spectrum (w = 1 at init, never 0; |log w| <= base.MAX_LOG_SCALE,
-so |y|_2 <= e^10 |x|_2 both ways: the DCT is orthonormal); the CONF coupling
-(`conf_coupling.py`) uses the same filter with a spectrum produced by a
-conditioner, the adaptive filter w(x1) * x2.
-
-`dct_type=2` (orthonormal DCT-II) is the default. Measured with
-`python -m benchmarks.symmetric` (benchmarks/results/symmetric.md), both
-types cost the same and round-trip to the same float32 error at the CIFAR
-level shapes; DCT-II is preferred because it is orthogonal (condition number
-1 against about 2 for the paper's unnormalised DCT-I), so the filter is
-exactly a symmetric matrix whose eigenvalues are w, and because it is
-defined for every size (DCT-I needs at least 2 points per axis, which the
-last level of a deep multi-scale flow may not have).
-"""
+"""Symmetric (depthwise) convolution diagonalised by the DCT."""
 
 import tensorflow as tf
 
@@ -33,8 +9,40 @@ from tfp_invconv.bijectors import base
 class SymmetricConv(base.FlowBijectorBase):
   """Depthwise symmetric convolution with a learned DCT spectrum.
 
+  Karami, Schuurmans, Sohl-Dickstein, Dinh & Duckworth (2019), "Invertible
+  Convolutional Flow", §1.2 and §2. A symmetric convolution is diagonal in the
+  DCT basis, so per channel c:
+
+    Forward:  y_c = DCT^-1(w_c * DCT(x_c))      (over H, W; or the features)
+    Log-det:  sum_{c,k} log|w_c[k]|
+    Inverse:  x_c = DCT^-1(DCT(y_c) / w_c)
+
+  Both directions cost the same two transforms. Here w = exp(log_w) is a
+  learned spectrum (w = 1 at init, never 0; |log w| <= base.MAX_LOG_SCALE,
+  so |y|_2 <= e^10 |x|_2 both ways: the DCT is orthonormal); the CONF coupling
+  (`conf_coupling.py`) uses the same filter with a spectrum produced by a
+  conditioner, the adaptive filter w(x1) * x2.
+
+  `dct_type=2` (orthonormal DCT-II) is the default. Measured with
+  `python -m benchmarks.symmetric` (benchmarks/results/symmetric.md), both
+  types cost the same and round-trip to the same float32 error at the CIFAR
+  level shapes; DCT-II is preferred because it is orthogonal (condition number
+  1 against about 2 for the paper's unnormalised DCT-I), so the filter is
+  exactly a symmetric matrix whose eigenvalues are w, and because it is
+  defined for every size (DCT-I needs at least 2 points per axis, which the
+  last level of a deep multi-scale flow may not have).
+
+  ```python
+  conv = SymmetricConv((16, 16, 12))
+  z = conv.forward(x)                # two DCTs per channel
+  ```
+
   Growth bound: |log w| <= 10 and the DCT is orthonormal, so
   |y|_2 <= e^10 |x|_2 and |x|_2 <= e^10 |y|_2 per channel.
+
+  References:
+    Karami, Schuurmans, Sohl-Dickstein, Dinh, Duckworth (2019). Invertible
+    Convolutional Flow. NeurIPS 2019.
   """
 
   def __init__(self, event_shape, dct_type=2, dtype=tf.float32,
