@@ -25,7 +25,7 @@ def layer_trace(bijector, x):
   """[(layer name, largest |output| per example)] in the normalizing
   direction of `bijector` (a Chain, FactorOut, Invert or layer), and the
   output."""
-  from tfp_invconv.bijectors.split import FactorOut
+  from tfp_invconv.bijectors.factor_out import FactorOut
   import tensorflow as tf
   steps = []
   if hasattr(bijector, 'bijectors'):  # Chain: applied last to first

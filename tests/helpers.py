@@ -1,7 +1,9 @@
-"""Shared checks of the bijector contract (DESIGN.md, "Tests")."""
+"""Shared checks of the bijector contract (tests/test_bijector_contract.py)."""
 
 import numpy as np
 import tensorflow as tf
+
+import tfp_invconv as ti
 
 
 def fresh(value, dtype=None):
@@ -40,3 +42,11 @@ def dense_log_det(fn, x):
   size = int(np.prod(x.shape[1:]))
   jacobian = tf.reshape(jacobian, [-1, size, size])
   return tf.linalg.slogdet(jacobian)[1].numpy()
+
+
+def tiny_flow(conv, coupling, dtype=tf.float64, **kwargs):
+  """A perturbed two-level CInCFlow over 8 x 8 x 3 images."""
+  flow = ti.CInCFlow((8, 8, 3), levels=2, depth=2, hidden_width=8, conv=conv,
+                     coupling=coupling, dtype=dtype, **kwargs)
+  perturb_weights(flow, stddev=0.05)
+  return flow

@@ -1,4 +1,4 @@
-"""The bijector contract (DESIGN.md, "Tests"), over every bijector.
+"""The bijector contract, over every bijector.
 
 For each bijector, with random non-trivial weights: round trips on fresh
 tensors, log-det against the dense float64 Jacobian, ildj = -fldj, batch
@@ -270,7 +270,7 @@ def test_validate_args_names_the_layer_that_overflows():
     actnorm.inverse(huge)
 
 
-# Growth contract (DESIGN.md, "Tests" 7): adversarial parameters, huge inputs.
+# Growth contract: adversarial parameters, huge inputs.
 ADVERSARIAL = 1e3
 LARGE_INPUT = 1e4
 # The off-diagonal taps of the triangular linear maps (convolution kernels,

@@ -163,17 +163,6 @@ def test_flow_model_finds_layers_under_plain_tfb_invert():
       id(v) in held for v in conv.trainable_variables)
 
 
-def test_a_conditioner_built_on_first_call_is_tracked():
-  import keras
-  from tfp_invconv import bijectors as tfib
-  make_net = lambda c_in, c_out, name: keras.Sequential(
-      [keras.layers.Conv2D(c_out, 3, padding='same')], name=name)
-  coupling = tfib.Coupling(4, 2, tfib.AffineTransform(), make_net)
-  assert not coupling.trainable_variables
-  coupling.forward(tf.zeros([1, 4, 4, 4]))
-  assert len(coupling.trainable_variables) == 2  # kernel and bias
-
-
 def test_flow_model_refuses_variables_it_cannot_train():
   import tensorflow_probability as tfp
   tfb = tfp.bijectors

@@ -148,22 +148,6 @@ def test_logistic_mixture_cdf_is_the_mixture_cdf():
   np.testing.assert_allclose(cdf.inverse(expected), x, atol=1e-9)
 
 
-def test_checkerboard_split_takes_alternate_pixels_and_merges_back():
-  split = tfib.CheckerboardSplit()
-  x = tf.reshape(tf.range(2 * 4 * 6 * 1), [2, 4, 6, 1])
-  even, odd = split.split(x)
-  h, w = np.meshgrid(range(4), range(6), indexing='ij')
-  colour = (h + w) % 2
-  image = x[0, ..., 0].numpy()
-  np.testing.assert_array_equal(even[0, ..., 0],
-                                image[colour == 0].reshape(4, 3))
-  np.testing.assert_array_equal(odd[0, ..., 0],
-                                image[colour == 1].reshape(4, 3))
-  np.testing.assert_array_equal(split.merge([even, odd]), x)
-  with pytest.raises(ValueError, match='even image width'):
-    split.split(tf.zeros([1, 4, 5, 1]))
-
-
 def test_bad_pac_arguments_are_clear_errors():
   with pytest.raises(ValueError, match='order must be one of'):
     _pac('zigzag', 'rows', 3)

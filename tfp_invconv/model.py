@@ -164,7 +164,7 @@ class FlowModel(keras.Model):
     """Initialises every ActNorm from one batch of integer images, in a
     graph. Under a distribution strategy every replica runs it on its
     worker's batch and all get the statistics averaged over all of them."""
-    x = self.dequantize(_images_of(pixels))
+    x = self.dequantize(pixels_lib.images_of(pixels))
     strategy = self.distribute_strategy
     with actnorm.data_dependent_init(self._actnorms):
       if strategy.num_replicas_in_sync > 1:
@@ -177,9 +177,14 @@ class FlowModel(keras.Model):
     is_dataset = isinstance(x, tf.data.Dataset)
     if is_dataset:
       kwargs.setdefault('shuffle', False)  # the pipeline shuffles
+      if replicas.is_multi_worker(self.distribute_strategy):
+        x = pixels_lib.int32_images(x)
+        if isinstance(kwargs.get('validation_data'), tf.data.Dataset):
+          kwargs['validation_data'] = pixels_lib.int32_images(
+              kwargs['validation_data'])
     if not self.initialized:
       first = (next(iter(x)) if is_dataset
-               else _images_of(x)[:kwargs.get('batch_size') or 32])
+               else pixels_lib.images_of(x)[:kwargs.get('batch_size') or 32])
       self.initialize(first)
     return super().fit(x, *args, **kwargs)
 
@@ -189,7 +194,7 @@ class FlowModel(keras.Model):
     return self.bits_per_dim(pixels)
 
   def train_step(self, data):
-    pixels = _images_of(data)
+    pixels = pixels_lib.images_of(data)
     num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
     with tf.GradientTape() as tape:
       loss = tf.reduce_mean(self.bits_per_dim(pixels, self.noise))
@@ -212,7 +217,7 @@ class FlowModel(keras.Model):
 
   def test_step(self, data):
     self.bpd_tracker.update_state(replicas.mean_over_replicas(
-        tf.reduce_mean(self.bits_per_dim(_images_of(data), self.noise))))
+        tf.reduce_mean(self.bits_per_dim(pixels_lib.images_of(data), self.noise))))
     return self._logs(self.bpd_tracker)
 
   @staticmethod
@@ -234,12 +239,3 @@ def _check_every_variable_is_tracked(flow, layers):
         'not held by the Keras layer of a FlowBijectorBase, so FlowModel '
         'cannot train them; create parameters with add_weight on a Keras '
         'layer (see tfp_invconv.bijectors.base).')
-
-
-def _images_of(data):
-  """The images of a batch that may carry labels: x, (x,) or (x, y)."""
-  if isinstance(data, (tuple, list)):
-    return data[0]
-  if isinstance(data, dict):
-    return data['image']
-  return data

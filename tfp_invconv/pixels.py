@@ -166,6 +166,24 @@ class PixelCodec:
     return x[..., :height, :width, :channels]
 
 
+def images_of(data):
+  """The images of a batch that may carry labels: x, (x,), (x, y) or
+  {'image': x, ...}."""
+  if isinstance(data, (tuple, list)):
+    return data[0]
+  if isinstance(data, dict):
+    return data['image']
+  return data
+
+
+def int32_images(dataset):
+  """The dataset's images (labels dropped) as int32: Keras all-reduces a
+  first batch across workers, and collectives reject uint8."""
+  return dataset.map(
+      lambda *batch: tf.cast(images_of(batch if len(batch) > 1 else batch[0]),
+                             tf.int32))
+
+
 def _checked_images(images, shape):
   images = tf.convert_to_tensor(images)
   rank = len(shape)

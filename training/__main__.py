@@ -116,10 +116,6 @@ def _train(args):
                                seed=args.seed + step, repeat=True)
   validation = (data.batches(test_data, batch_size, shuffle=False)
                 if test_data is not None else None)
-  if replicas.is_multi_worker(strategy):
-    # Collectives reject uint8, and Keras all-reduces a first batch.
-    train_batches = data.as_int32(train_batches)
-    validation = validation and data.as_int32(validation)
   best = min(callbacks.read_history(history_path).get('bpd', [math.inf]))
   fit_callbacks = [average] if average else []
   fit_callbacks += [

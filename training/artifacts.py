@@ -2,7 +2,9 @@
 
   config.json           model + data configuration (enough to rebuild)
   model.weights.h5      best weights so far (lowest training bits/dim)
-  backup/               mid-training state for automatic resume
+  checkpoints/          weights, optimizer state (and the weight average) of
+                        the latest steps, and compute.json: what a rerun of
+                        the same command resumes from
   history.csv           bits/dim per epoch, with the step reached
   samples.png, bpd.png  sample grid and learning curve, refreshed per epoch
   logs/                 TensorBoard

@@ -237,11 +237,6 @@ def batches(data, batch_size, shuffle=True, flip=False, seed=None,
       tf.data.AUTOTUNE)
 
 
-def as_int32(batches):
-  """The same batches with int32 pixels."""
-  return batches.map(lambda images: tf.cast(images, tf.int32))
-
-
 def bits_per_dim_per_image(model, data, batch_size=256, progress=False):
   """Bits/dim of `model` on every image of `data`, in order (XLA compiled
   when `model.jit_compile`); with `progress`, a line per tenth of the

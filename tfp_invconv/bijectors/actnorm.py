@@ -1,11 +1,10 @@
-"""Per-channel affine layers: ActNorm (Glow) and the learned top prior."""
+"""ActNorm (Glow): a per-channel affine layer with data-dependent initialisation."""
 
 import contextlib
 
 import tensorflow as tf
 
 from tfp_invconv.bijectors import base
-from tfp_invconv.bijectors.coupling import LOG_SCALE_BOUND
 
 
 @contextlib.contextmanager
@@ -37,7 +36,7 @@ def _moments_over_replicas(x):
   return mean, mean_square - tf.square(mean)
 
 
-class _ChannelAffine(base.FlowBijectorBase):
+class ChannelAffine(base.FlowBijectorBase):
   """y = (x + b) * exp(log_s) per channel."""
 
   def __init__(self, channels, dtype, validate_args, parameters, name,
@@ -72,7 +71,7 @@ class _ChannelAffine(base.FlowBijectorBase):
     return x, -self._log_det(y, log_scale)
 
 
-class ActNorm(_ChannelAffine):
+class ActNorm(ChannelAffine):
   """Activation normalisation with data-dependent initialisation (Glow).
 
     Forward:  y = (x + b) * exp(log_s)     (b, log_s per channel)
@@ -123,40 +122,3 @@ class ActNorm(_ChannelAffine):
     if self._initializing:
       self.initialize_from(x)
     return super()._forward_and_log_det(x)
-
-
-class LearnedPrior(_ChannelAffine):
-  """The learned top prior N(mu, sigma) per channel, as z -> (z - mu)/sigma:
-  the flow's top-level latent becomes a standard normal one.
-
-    Forward:  u = (z + b) * s,   mu = -b, s = 1 / sigma
-    Log-det:  H * W * sum_c log s_c
-    Inverse:  z = u / s - b
-
-  log s = c tanh(r / c) by default (`scale='tanh'`), so sigma stays in
-  (e^-c, e^c); `scale='exp'` is Glow's log s = r. b and r start at 0.
-
-  ```python
-  prior = LearnedPrior(48)
-  u = prior.forward(z)                      # z: [batch, 4, 4, 48]
-  ```
-
-  Growth bound ('tanh'): |y| <= e^c (|x| + |mu|) and |x| <= e^c |y| + |mu|.
-
-  References:
-    Kingma, Dhariwal (2018). Glow: Generative Flow with Invertible 1x1
-    Convolutions. https://arxiv.org/abs/1807.03039
-  """
-
-  def __init__(self, channels, scale='tanh', log_scale_bound=LOG_SCALE_BOUND,
-               dtype=tf.float32, validate_args=False, name='learned_prior'):
-    parameters = dict(locals())
-    if scale not in ('tanh', 'exp'):
-      raise ValueError(f"scale must be 'tanh' or 'exp', got {scale!r}.")
-    self._bound = float(log_scale_bound) if scale == 'tanh' else None
-    super().__init__(channels, dtype, validate_args, parameters, name)
-
-  def log_scale(self):
-    if self._bound is None:
-      return super().log_scale()
-    return base.soft_clip(self._log_scale, self._bound)

@@ -1,51 +1,8 @@
-"""Multi-scale plumbing: the learned conditional prior and factoring out."""
+"""Factoring out: half the channels leave the flow at the end of a level."""
 
 import tensorflow as tf
 
-from tfp_invconv import nets
 from tfp_invconv.bijectors import base
-from tfp_invconv.bijectors.coupling import AffineTransform, Coupling
-from tfp_invconv.bijectors.coupling import LOG_SCALE_BOUND
-
-PRIOR_SCALES = ('tanh', 'exp')
-
-
-class ConditionalPrior(Coupling):
-  """Learned prior N(mu(h), sigma(h)) of the factored-out half z given the
-  kept half h, written as a two-block coupling (so the base stays a
-  standard normal) whose conditioner is one zero-initialised conv3x3:
-
-    Forward:  [h, z] -> [h, (z - mu(h)) / sigma(h)]
-    Log-det:  -sum log sigma(h)
-    Inverse:  [h, u] -> [h, u * sigma(h) + mu(h)]
-
-  `scale`: 'tanh' (default; log(1 / sigma) = c tanh(r / c) with
-  c = `log_scale_bound`) or 'exp' (Glow's unbounded sigma = exp(-r)).
-
-  ```python
-  prior = ConditionalPrior(12)
-  u = prior.forward(x)          # x: [batch, H, W, 12]; channels 6.. scored
-  ```
-
-  Growth bound ('tanh'): |u| <= e^c (|z| + |mu|) and |z| <= e^c |u| + |mu|.
-
-  References:
-    Dinh, Sohl-Dickstein, Bengio (2017). Density estimation using Real NVP,
-    §3.6. https://arxiv.org/abs/1605.08803
-  """
-
-  def __init__(self, channels, scale='tanh', log_scale_bound=LOG_SCALE_BOUND,
-               dtype=tf.float32, validate_args=False,
-               name='conditional_prior'):
-    parameters = dict(locals())
-    if scale not in PRIOR_SCALES:
-      raise ValueError(f'scale must be one of {PRIOR_SCALES}, got {scale!r}.')
-    make_net = lambda c_in, c_out, net_name: nets.zero_conv(
-        c_in, c_out, dtype=dtype, name=net_name)
-    super().__init__(channels, 2, AffineTransform(scale, log_scale_bound),
-                     make_net,
-                     dtype=dtype, validate_args=validate_args, name=name,
-                     parameters=parameters)
 
 
 class FactorOut(base.ShapeChangeMixin, base.FlowBijectorBase):
