@@ -38,14 +38,19 @@ class FlowServing(tf.Module):
         tf.TensorSpec([], tf.int32, name='seed')])
 
   def _checked_shape(self, value, shape, name):
+    """value, if it is a non-empty batch [N, *shape]; else one error naming
+    the expected shape (whatever the rank it came with)."""
     expected = ', '.join(['N'] + [str(d) for d in shape])
-    message = f'{name} must have shape [{expected}]'
-    rank = tf.debugging.assert_rank(value, len(shape) + 1, message=message)
-    with tf.control_dependencies([rank]):
-      size = tf.debugging.assert_equal(tf.shape(value)[1:],
-                                       tf.constant(shape, tf.int32),
-                                       message=message)
-    with tf.control_dependencies([size]):
+    message = f'{name} must have shape [{expected}] with N >= 1'
+    actual = tf.shape(value)
+    # Padded so that the comparison has its length whatever the rank.
+    padded = tf.concat([actual, tf.fill([len(shape) + 1], -1)], axis=0)
+    matches = (tf.equal(tf.size(actual), len(shape) + 1)
+               & (padded[0] > 0)
+               & tf.reduce_all(tf.equal(padded[1:len(shape) + 1],
+                                        tf.constant(shape, tf.int32))))
+    check = tf.debugging.assert_equal(matches, True, message=message)
+    with tf.control_dependencies([check]):
       return tf.ensure_shape(tf.identity(value), [None] + list(shape))
 
   def _pixels(self, images):
@@ -71,6 +76,14 @@ class FlowServing(tf.Module):
     return {'images': images, 'continuous': continuous, 'finite': finite}
 
   def _sample(self, num, temperature, seed):
+    checks = [
+        tf.debugging.assert_positive(num, message='num must be >= 1'),
+        tf.debugging.assert_positive(
+            temperature, message='temperature must be finite and > 0'),
+        tf.debugging.assert_all_finite(
+            temperature, message='temperature must be finite and > 0')]
+    with tf.control_dependencies(checks):
+      num = tf.identity(num)
     z = tf.random.stateless_normal(
         tf.stack([num, self.model.flow.latent_size]),
         seed=tf.stack([seed, 0]), dtype=self.model.dtype_float)

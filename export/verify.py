@@ -70,10 +70,21 @@ def check_rejections(loaded, reference):
       too_high = np.full_like(images[:1], levels)
       assert _rejects(signature, f'pixels must lie in [0, {levels})',
                       images=tf.constant(too_high)), name
+  for bad in (images[..., 0], images[:0], images[None]):  # rank 3, N = 0, 5
+    assert _rejects(loaded.signatures['bits_per_dim'],
+                    'images must have shape', images=tf.constant(bad))
   z = reference['z']
   assert _rejects(loaded.signatures['decode'], 'z must have shape',
                   z=tf.constant(z[:, :-1]))
-  return 'rejected (shape, dtype, range)'
+  sample = loaded.signatures['sample']
+  for num, temperature, message in ((0, 0.7, 'num must be'),
+                                    (-1, 0.7, 'num must be'),
+                                    (2, float('nan'), 'temperature must be'),
+                                    (2, 0., 'temperature must be')):
+    assert _rejects(sample, message, num=tf.constant(num),
+                    temperature=tf.constant(temperature),
+                    seed=tf.constant(0)), (num, temperature)
+  return 'rejected (shape, rank, empty batch, dtype, range, num, temperature)'
 
 
 
