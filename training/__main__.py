@@ -354,10 +354,10 @@ _JIT_HELP = 'compile with XLA (jit_compile=True), the path GPUs and TPUs take'
 
 
 def _add_model_source(command):
-  from training.pretrained import RUNS
+  from training.pretrained import NAMES
   source = command.add_mutually_exclusive_group(required=True)
   source.add_argument('--run', help='training output folder')
-  source.add_argument('--pretrained', choices=sorted(RUNS),
+  source.add_argument('--pretrained', choices=sorted(NAMES),
                       help='a model shipped with the repository '
                            '(training/pretrained.py)')
   command.add_argument('--jit', action='store_true', help=_JIT_HELP)

@@ -1,8 +1,9 @@
-"""Pretrained models shipped in this repository, by name.
+"""Pretrained models shipped with the package, by name.
 
-Each is the output folder of a training run (config.json and
-model.weights.h5, as `training.artifacts` describes), kept with the
-benchmark that trained it and reports its curve:
+Each is in training/models/<name>/ (config.json, model.weights.h5 and
+history.csv, as `training.artifacts` describes), installed as package data.
+In a clone those are links to the long run that trained the model, which
+reports its curve:
 
   mnist    benchmarks/results/long_runs/mnist    (reported in long_runs.md)
   cifar10  benchmarks/results/long_runs/cifar10  (the CIFAR-10 subset)
@@ -21,17 +22,16 @@ import os
 
 from training import artifacts, callbacks
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUNS = {name: os.path.join('benchmarks', 'results', 'long_runs', name)
-        for name in ('mnist', 'cifar10')}
+MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'models')
+NAMES = ('mnist', 'cifar10')
 
 
 def run_folder(name):
   """The training output folder of pretrained model `name`."""
-  if name not in RUNS:
+  if name not in NAMES:
     raise ValueError(f'no pretrained model {name!r}; there are: '
-                     f'{", ".join(sorted(RUNS))}')
-  folder = os.path.join(_ROOT, RUNS[name])
+                     f'{", ".join(sorted(NAMES))}')
+  folder = os.path.join(MODELS, name)
   if not os.path.exists(os.path.join(folder, artifacts.WEIGHTS)):
     raise FileNotFoundError(f'the weights of pretrained model {name!r} are '
                             f'missing from {folder}')
