@@ -10,6 +10,8 @@ import sys
 import tempfile
 import time
 
+from training import files
+
 
 def make_parser(name, description, batch, repeats=None, archs=None, out=None):
   """The options every benchmark `benchmarks.<name>` shares (--threads,
@@ -92,15 +94,6 @@ def machine_description(threads):
           f'Python {platform.python_version()}, TensorFlow {tf.__version__}')
 
 
-def atomic_write_json(path, value):
-  """Writes `value` as JSON so that a reader sees the old file or the whole
-  new one, never a part."""
-  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-  with open(path + '.tmp', 'w') as f:
-    json.dump(value, f, indent=1)
-  os.replace(path + '.tmp', path)
-
-
 def write_markdown(path, title, command, machine, header, rows, notes=()):
   os.makedirs(os.path.dirname(path), exist_ok=True)
   lines = [f'# {title}', '', f'Command: `{command}`', '', f'Machine: {machine}',
@@ -109,7 +102,7 @@ def write_markdown(path, title, command, machine, header, rows, notes=()):
   lines += ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
   if notes:
     lines += [''] + list(notes)
-  with open(path, 'w') as f:
+  with files.atomic_file(path) as f:
     f.write('\n'.join(lines) + '\n')
 
 

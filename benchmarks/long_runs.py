@@ -28,6 +28,7 @@ import sys
 import numpy as np
 
 from benchmarks import common
+from training import files
 
 RUNS = {
     # From step 24,500 the MNIST run clips each gradient's norm at 100: one
@@ -129,8 +130,7 @@ def report(args):
               f'pretrained model is {spec["target"]} (published: '
               f'{spec["anchors"]}). ' + _verdict(curve, spec['target']), '']
   lines += ['![curves](long_runs.png)', '']
-  os.makedirs(os.path.dirname(args.report), exist_ok=True)
-  with open(args.report, 'w') as f:
+  with files.atomic_file(args.report) as f:
     f.write('\n'.join(lines))
   if curves:
     _plot(curves, os.path.splitext(args.report)[0] + '.png')

@@ -40,6 +40,7 @@ import threading
 import time
 
 from benchmarks import common
+from training import files
 
 MODELS = {  # name: CInCFlow options
     'glow-affine': dict(conv='1x1', coupling='affine'),
@@ -195,7 +196,7 @@ def _checkpoint_each_evaluation(state, curve_path, curve, clock):
       curve['train_bpd'].append(float(logs['bpd']))
       curve['curve_bpd'].append(float(logs['val_bpd']))
       if math.isfinite(float(logs['bpd'])):
-        common.atomic_write_json(curve_path, dict(curve, **clock()))
+        files.write_json(curve_path, dict(curve, **clock()))
         state.save()
 
   return CheckpointEachEvaluation()
@@ -292,7 +293,7 @@ def run_all(args, runs):
     futures = {pool.submit(train_one, args, r): r for r in todo}
     for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
       result = future.result()
-      common.atomic_write_json(_run_path(args, result), result)
+      files.write_json(_run_path(args, result), result)
       shutil.rmtree(_partial_dir(args, result), ignore_errors=True)
       print(f'[{done}/{len(todo)}] {result["dataset"]} {result["model"]} '
             f'seed {result["seed"]}: test {result["test_bpd"]:.4f} bits/dim '

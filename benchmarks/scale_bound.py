@@ -19,6 +19,7 @@ import subprocess
 import sys
 
 from benchmarks import common
+from training import files
 
 TEMPERATURES = (0.7, 1.0)
 
@@ -48,7 +49,7 @@ def _train(args, scale, bound, seed):
   subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
   result = dict(scale=scale, bound=bound, seed=seed,
                 held_out=_held_out(folder), **_non_finite(folder, args.samples))
-  common.atomic_write_json(result_path, result)
+  files.write_json(result_path, result)
   return result
 
 

@@ -45,6 +45,7 @@ import time
 import numpy as np
 
 from benchmarks import common
+from training import files
 
 POSTERIORS = ('gaussian', 'iaf', 'conf', 'conf_lu', 'conf_elu')
 PIXELS = 784
@@ -269,7 +270,7 @@ def train_one(args, posterior, seed, train, test):
       curve.update(cpu_s=curve['cpu_s'] + time.process_time() - start_cpu,
                    wall_s=curve['wall_s'] + time.perf_counter() - start_wall)
       start_wall, start_cpu = time.perf_counter(), time.process_time()
-      common.atomic_write_json(curve_path, curve)
+      files.write_json(curve_path, curve)
       manager.save()
       print(f'{posterior} seed {seed} step {int(step.numpy())}: curve '
             f'-ELBO {value:.2f}', flush=True)
@@ -634,12 +635,12 @@ def main(argv=None):
       result = _saved(args, posterior, seed)
       if result is None and not report_only:
         result = train_one(args, posterior, seed, train, test)
-        common.atomic_write_json(_result_path(args, posterior, seed), result)
+        files.write_json(_result_path(args, posterior, seed), result)
       if result and 'usage' not in result:
         usage = _usage_from_checkpoint(args, result, test)
         if usage is not None:
           result['usage'] = usage
-          common.atomic_write_json(_result_path(args, posterior, seed), result)
+          files.write_json(_result_path(args, posterior, seed), result)
       if result:
         results.append(result)
   refits = [_refit(args, posterior, seed, train, test, report_only)
@@ -653,7 +654,7 @@ def _refit(args, posterior, seed, train, test, report_only):
                   refit_steps=args.refit_steps)
   if result is None and not report_only:
     result = refit_one(args, posterior, seed, train, test)
-    common.atomic_write_json(_result_path(args, 'refit_' + posterior, seed), result)
+    files.write_json(_result_path(args, 'refit_' + posterior, seed), result)
   return result
 
 

@@ -228,3 +228,16 @@ def test_flow_options_are_checked_in_one_place(option, value):
   with pytest.raises(ValueError, match=f'{option} must be one of'):
     ti.CInCFlow((8, 8, 3), levels=2, depth=1, hidden_width=8,
                 **{option: value})
+
+
+def test_a_seed_gives_the_weights_it_gave_before_the_builder():
+  """Layers are made in the normalizing direction's order, as before
+  `MultiScaleFlow` (the checksum was printed by the code of commit b8db5db
+  for the same flow and seed), so that seeded runs reproduce."""
+  import keras
+  keras.utils.set_random_seed(3)
+  flow = ti.CInCFlow((8, 8, 3), levels=2, depth=2, hidden_width=8,
+                     conv='emerging', coupling='affine')
+  checksum = sum(np.sum(np.abs(v.numpy())) * (i + 1)
+                 for i, v in enumerate(flow.trainable_variables))
+  np.testing.assert_allclose(checksum, 27398.9921875, rtol=1e-6)

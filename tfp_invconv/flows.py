@@ -215,6 +215,9 @@ class MultiScaleFlow(GenerativeFlow):
                            name=f'squeeze{level}')
     squeezed = tuple(squeeze.event_shape_out.as_list())
     height, width, channels = squeezed
+    # Built in the order of the normalizing direction, so that a seed gives
+    # the weights it gave before this builder existed.
+    steps = self._steps(squeezed, level)
     if level == self._levels:
       tail = [tfib.LearnedPrior(channels, name=f'top_prior{level}',
                                 **self._prior),
@@ -226,8 +229,8 @@ class MultiScaleFlow(GenerativeFlow):
               tfib.FactorOut(squeezed, inner, dtype=self._common['dtype'],
                              name=f'factor_out{level}')]
     # tfb.Chain applies its list right to left.
-    return tfb.Chain(list(reversed([squeeze] + self._steps(squeezed, level)
-                                   + tail)), name=f'level{level}')
+    return tfb.Chain(list(reversed([squeeze] + steps + tail)),
+                     name=f'level{level}')
 
 
 def _cinc(shape, tag, index, opts, common):

@@ -19,6 +19,7 @@ import tfp_invconv as ti
 from tfp_invconv import flows
 from tfp_invconv.dequantization import VariationalDequantizer
 from tfp_invconv.model import FlowModel
+from training import files
 from training import presets
 
 CONFIG = 'config.json'
@@ -75,11 +76,7 @@ def architecture_change(saved, config):
 
 def save_config(out, config):
   """Writes config.json atomically."""
-  os.makedirs(out, exist_ok=True)
-  path = os.path.join(out, CONFIG)
-  with open(path + '.tmp', 'w') as f:
-    json.dump(config, f, indent=2)
-  os.replace(path + '.tmp', path)
+  files.write_json(os.path.join(out, CONFIG), config, indent=2)
 
 
 def load_model(run_dir, **flow_options):

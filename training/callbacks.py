@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from training import artifacts
+from training import files
 
 
 class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
@@ -151,10 +152,7 @@ class TrainingState:
   def save(self):
     compute = self._read_compute()
     compute[str(self.step)] = self.compute
-    os.makedirs(os.path.dirname(self._compute_path), exist_ok=True)
-    with open(self._compute_path + '.tmp', 'w') as f:
-      json.dump(compute, f)
-    os.replace(self._compute_path + '.tmp', self._compute_path)
+    files.write_json(self._compute_path, compute, indent=None)
     return self.manager.save(checkpoint_number=self.step)
 
   def _read_compute(self, directory=None):
@@ -342,13 +340,10 @@ def write_history_rows(path, rows):
   columns = []
   for row in rows:
     columns += [k for k in row if k not in columns]
-  with open(path + '.tmp', 'w', newline='') as f:
+  with files.atomic_file(path, newline='') as f:
     writer = csv.DictWriter(f, columns)
     writer.writeheader()
     writer.writerows(rows)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(path + '.tmp', path)
 
 
 def truncate_history(path, step):
