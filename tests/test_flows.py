@@ -241,3 +241,13 @@ def test_a_seed_gives_the_weights_it_gave_before_the_builder():
   checksum = sum(np.sum(np.abs(v.numpy())) * (i + 1)
                  for i, v in enumerate(flow.trainable_variables))
   np.testing.assert_allclose(checksum, 27398.9921875, rtol=1e-6)
+
+
+def test_an_option_of_another_coupling_is_not_checked():
+  """A run saved while CONF's growth had another name ('linear') and an
+  affine coupling loads."""
+  ti.CInCFlow((8, 8, 3), levels=2, depth=1, hidden_width=8,
+              coupling='affine', conf_growth='linear')
+  with pytest.raises(ValueError, match='conf_growth must be one of'):
+    ti.CInCFlow((8, 8, 3), levels=2, depth=1, hidden_width=8,
+                coupling='conf', conf_growth='linear')

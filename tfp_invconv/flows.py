@@ -294,8 +294,15 @@ CHOICES = dict(conv=CONVS, coupling=COUPLINGS, centre=CENTRES,
                memory_saving=MEMORY_SAVING)
 
 
+# Options that only one coupling reads: not checked for the others (a run
+# saved with a value that no longer exists still loads).
+ONLY_FOR_COUPLING = dict(conf_growth='conf')
+
+
 def _checked_options(**options):
   for key, allowed in CHOICES.items():
+    if ONLY_FOR_COUPLING.get(key, options['coupling']) != options['coupling']:
+      continue
     if options[key] not in allowed:
       raise ValueError(f'{key} must be one of {allowed}, got '
                        f'{options[key]!r}.')
