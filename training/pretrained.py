@@ -5,8 +5,9 @@ history.csv, as `training.artifacts` describes), installed as package data.
 In a clone those are links to the long run that trained the model, which
 reports its curve:
 
-  mnist    benchmarks/results/long_runs/mnist    (reported in long_runs.md)
-  cifar10  benchmarks/results/long_runs/cifar10  (the CIFAR-10 subset)
+  mnist    benchmarks/results/long_runs/mnist            (long_runs.md)
+  cifar10  benchmarks/results/long_runs/cifar10_bounded  (the CIFAR-10
+           subset, bounded scales)
 
 ```python
 from training import pretrained
