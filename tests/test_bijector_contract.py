@@ -13,6 +13,7 @@ import tensorflow_probability as tfp
 
 from tfp_invconv import bijectors as tfib
 from tfp_invconv import nets
+from tfp_invconv.bijectors import actnorm
 from tests import helpers
 
 tfb = tfp.bijectors
@@ -70,6 +71,9 @@ CASES = {
     'Invertible1x1Conv-1d': (
         lambda d: tfib.Invertible1x1Conv(5, event_rank=1, dtype=d), (5,)),
     'ActNorm': (lambda d: tfib.ActNorm(4, dtype=d), (5, 6, 4)),
+    'ChannelAffine': (
+        lambda d: actnorm.ChannelAffine(4, d, False, None, 'channel_affine'),
+        (5, 6, 4)),
     'LearnedPrior': (lambda d: tfib.LearnedPrior(4, dtype=d), (5, 6, 4)),
     'AffineCoupling': (
         lambda d: tfib.AffineCoupling(4, hidden_width=8, dtype=d), (5, 6, 4)),
@@ -225,7 +229,7 @@ def test_wrong_channel_count_is_a_clear_error(case):
 
 # The linear maps: their log-det does not depend on the input.
 CONSTANT_JACOBIAN = ('CInCConv2D', 'EmergingConv2D', 'Invertible1x1Conv',
-                     'ActNorm', 'LearnedPrior', 'Squeeze', 'SymmetricConv')
+                     'ActNorm', 'ChannelAffine', 'LearnedPrior', 'Squeeze', 'SymmetricConv')
 
 
 @pytest.mark.parametrize('case', IDS)
@@ -387,3 +391,26 @@ def test_every_layer_and_flow_class_teaches_its_math():
                             if part not in (cls.__doc__ or '')]
              for cls in classes}
   assert not {k: v for k, v in missing.items() if v}
+
+
+def test_conf_layers_round_trip_and_dense_log_det():
+  """CONFLayers, the bijector CONF's bijector_fn builds, with random
+  non-trivial conditioner outputs (also covered inside 'CONFCoupling')."""
+  from tfp_invconv.bijectors import conf_coupling
+  transform = conf_coupling.CONFTransform(4, 2, 3, 2, 1.135, tf.float64,
+                                          'conf')
+  for v in transform.keras_layers[0].weights:
+    v.assign(v + np.random.default_rng(1).normal(0., 0.3, v.shape))
+  params = _sample((2, 5, 6, transform.conditioner_outputs(4)), seed=2)
+  layers = transform(tf.constant(params))
+  assert isinstance(layers, conf_coupling.CONFLayers)
+  x, y = _sample((2, 5, 6, 4)), _sample((2, 5, 6, 4), seed=1)
+  x_error, y_error = helpers.round_trip_errors(layers, x, y)
+  assert x_error < 1e-9 and y_error < 1e-9
+  expected = helpers.dense_log_det(layers.forward, x)
+  np.testing.assert_allclose(
+      layers.forward_log_det_jacobian(helpers.fresh(x), 3), expected,
+      atol=1e-6)
+  np.testing.assert_allclose(
+      layers.inverse_log_det_jacobian(helpers.fresh(layers.forward(x)), 3),
+      -expected, atol=1e-6)
