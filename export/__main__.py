@@ -7,6 +7,7 @@ only tensorflow (every signature against the Python model) and with
 """
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -39,23 +40,8 @@ def check_output_folder(out, overwrite):
   return None
 
 
-def _write_reference(module, directory, images):
-  """Reference outputs beside the SavedModel, for `export verify`."""
-  import numpy as np
-  from export import verify
-  extra = os.path.join(directory, 'assets.extra')
-  os.makedirs(extra, exist_ok=True)
-  np.savez(os.path.join(extra, verify.REFERENCE), images=images,
-           num_levels=module.model.num_levels,
-           log_prob=module.log_prob(images)['log_prob'].numpy(),
-           bits_per_dim=module.bits_per_dim(images)['bits_per_dim'].numpy(),
-           z=module.encode(images)['z'].numpy(),
-           samples=module.sample(np.int32(4), np.float32(0.7),
-                                 np.int32(3))['images'].numpy())
-
-
 def _export(args):
-  from export import saved_model
+  from export import saved_model, verify
   from training import artifacts, data
 
   problem = check_output_folder(args.out, args.overwrite)
@@ -71,7 +57,7 @@ def _export(args):
   staging = tempfile.mkdtemp(prefix='.export-', dir=parent)
   try:
     module = saved_model.export(model, staging)
-    _write_reference(module, staging, images)
+    verify.write_reference(module, staging, images)
     if os.path.isdir(args.out):
       shutil.rmtree(args.out)  # checked above: a SavedModel and nothing else
     os.replace(staging, args.out)
@@ -82,6 +68,14 @@ def _export(args):
     _verify(args.out)
 
 
+def _warn_about(results):
+  """Repeats on stderr every check that passed with a warning."""
+  from export import verify
+  for name, result in results.items():
+    if result.startswith(verify.WARNING):
+      print(f'{name}: {result}', file=sys.stderr)
+
+
 def _verify(directory):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
   fresh = subprocess.run([sys.executable, '-m', 'export.verify', directory],
@@ -89,6 +83,7 @@ def _verify(directory):
   if fresh.returncode:
     sys.exit(f'verification failed:\n{fresh.stdout}\n{fresh.stderr}')
   print(f'fresh process (tensorflow only): {fresh.stdout.strip()}')
+  _warn_about(json.loads(fresh.stdout.strip().splitlines()[-1]))
   cli = shutil.which('saved_model_cli') or os.path.join(
       os.path.dirname(sys.executable), 'saved_model_cli')
   reference = os.path.join(directory, 'assets.extra', 'reference.npz')

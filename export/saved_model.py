@@ -9,7 +9,8 @@ Signatures (images are uint8 [N, H, W, C] integer pixels in [0, L)):
   sample(num, temperature, seed) -> images (uint8), finite (bool [N])
   serving_default         = bits_per_dim
 Bin centres make encode/decode exact on integer images and the outputs
-deterministic, so they can be compared across processes.
+deterministic, so they can be compared across processes. An empty batch
+(N = 0, or num = 0) gives empty outputs.
 """
 
 import tensorflow as tf
@@ -38,46 +39,64 @@ class FlowServing(tf.Module):
         tf.TensorSpec([], tf.int32, name='seed')])
 
   def _checked_shape(self, value, shape, name):
-    """value, if it is a non-empty batch [N, *shape]; else one error naming
-    the expected shape (whatever the rank it came with)."""
+    """value, if it is a batch [N, *shape]; else one error naming the
+    expected shape (whatever the rank it came with)."""
     expected = ', '.join(['N'] + [str(d) for d in shape])
-    message = f'{name} must have shape [{expected}] with N >= 1'
     actual = tf.shape(value)
     # Padded so that the comparison has its length whatever the rank.
     padded = tf.concat([actual, tf.fill([len(shape) + 1], -1)], axis=0)
     matches = (tf.equal(tf.size(actual), len(shape) + 1)
-               & (padded[0] > 0)
                & tf.reduce_all(tf.equal(padded[1:len(shape) + 1],
                                         tf.constant(shape, tf.int32))))
-    check = tf.debugging.assert_equal(matches, True, message=message)
+    check = tf.debugging.assert_equal(
+        matches, True, message=f'{name} must have shape [{expected}]')
     with tf.control_dependencies([check]):
       return tf.ensure_shape(tf.identity(value), [None] + list(shape))
+
+  @staticmethod
+  def _per_example(function, batch):
+    """function(batch) with every output cut to the batch's N. An empty
+    batch runs as one zero example (the convolutions refuse N = 0) and
+    gives empty outputs."""
+    n = tf.shape(batch)[0]
+    zero = tf.zeros(tf.concat([[1], tf.shape(batch)[1:]], 0), batch.dtype)
+    padded = tf.concat([batch, zero], axis=0)
+    outputs = function(padded[:tf.maximum(n, 1)])
+    return {key: value[:n] for key, value in outputs.items()}
 
   def _pixels(self, images):
     return self._checked_shape(images, self.model.pixel_shape, 'images')
 
   def _centre(self, images):
-    return self.model.dequantize(self._pixels(images), noise='center')
+    return self.model.dequantize(images, noise='center')
 
   def _log_prob(self, images):
-    return {'log_prob': self.model.log_prob(self._centre(images))}
+    return self._per_example(
+        lambda x: {'log_prob': self.model.log_prob(self._centre(x))},
+        self._pixels(images))
 
   def _bits_per_dim(self, images):
-    return {'bits_per_dim': self.model.bits_per_dim(self._pixels(images),
-                                                    noise='center')}
+    return self._per_example(
+        lambda x: {'bits_per_dim': self.model.bits_per_dim(x, noise='center')},
+        self._pixels(images))
 
   def _encode(self, images):
-    return {'z': self.model.encode(self._centre(images))}
+    return self._per_example(
+        lambda x: {'z': self.model.encode(self._centre(x))},
+        self._pixels(images))
 
   def _decode(self, z):
     z = self._checked_shape(z, [self.model.flow.latent_size], 'z')
+    return self._per_example(self._decoded, z)
+
+  def _decoded(self, z):
     continuous = self.model.decode(z)
     images, finite = self.model.to_pixels(continuous)
     return {'images': images, 'continuous': continuous, 'finite': finite}
 
   def _sample(self, num, temperature, seed):
     checks = [
-        tf.debugging.assert_positive(num, message='num must be >= 1'),
+        tf.debugging.assert_non_negative(num, message='num must be >= 0'),
         tf.debugging.assert_positive(
             temperature, message='temperature must be finite and > 0'),
         tf.debugging.assert_all_finite(
@@ -88,8 +107,8 @@ class FlowServing(tf.Module):
         tf.stack([num, self.model.flow.latent_size]),
         seed=tf.stack([seed, 0]), dtype=self.model.dtype_float)
     z = z * tf.cast(temperature, self.model.dtype_float)
-    images, finite = self.model.to_pixels(self.model.decode(z))
-    return {'images': images, 'finite': finite}
+    outputs = self._per_example(self._decoded, z)
+    return {'images': outputs['images'], 'finite': outputs['finite']}
 
   def signatures(self):
     functions = {name: getattr(self, name) for name in (
