@@ -242,7 +242,8 @@ def train_one(args, run):
                                 test.image_shape, test.num_levels,
                                 args.curve_images)
   model.fit(
-      data.batches(train, args.batch, seed=run['seed'] + step, repeat=True),
+      data.batches(train, args.batch, seed=run['seed'], repeat=True,
+                   skip=step),
       steps_per_epoch=args.eval_every, initial_epoch=step // args.eval_every,
       epochs=run['steps'] // args.eval_every,
       validation_data=data.batches(curve_images, 500, shuffle=False),

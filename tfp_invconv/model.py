@@ -107,6 +107,14 @@ class FlowModel(keras.Model):
   def metrics(self):
     return [self.bpd_tracker, self.skipped_tracker]
 
+  @property
+  def random_states(self):
+    """The state variables of the model's random streams (the dequantization
+    noise's): a checkpoint that holds them resumes the same noise."""
+    generators = [self._noise] + ([self.dequantizer._noise]
+                                  if self.dequantizer else [])
+    return [g.state.value for g in generators]
+
   num_levels = property(lambda self: self.codec.num_levels)
   image_shape = property(lambda self: self.codec.image_shape)
   pixel_shape = property(lambda self: self.codec.pixel_shape)

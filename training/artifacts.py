@@ -74,6 +74,21 @@ def architecture_change(saved, config):
   return ', '.join(changes) or None
 
 
+def with_segment(saved, config, step):
+  """`config`, plus, when it resumes the run `saved` at `step` with other
+  settings (a lower learning rate, say), a segment recording from which
+  step each changed setting applied: [{'from_step': step, key: [old,
+  new]}], after the earlier segments."""
+  if not saved:
+    return config
+  ignored = ('segments',)
+  changed = {k: [saved.get(k), v] for k, v in config.items()
+             if k not in ignored and saved.get(k) != v}
+  segments = saved.get('segments', []) + (
+      [dict(from_step=step, **changed)] if changed else [])
+  return dict(config, **({'segments': segments} if segments else {}))
+
+
 def save_config(out, config):
   """Writes config.json atomically."""
   files.write_json(os.path.join(out, CONFIG), config, indent=2)

@@ -95,9 +95,16 @@ class WeightAverage(keras.callbacks.Callback):
 
 
 class TrainingState:
-  """Model weights + optimizer state (its step counter included) and the
-  weight average, if any, on disk; and the compute spent to reach them
-  (CPU and wall seconds, summed over every resumed process)."""
+  """On disk: model weights + optimizer state (its step counter included),
+  the weight average if any, the state of the model's random streams and
+  the epoch's running metric sums (so that a resumed run draws the same
+  noise and its epoch means cover all the epoch's steps, `ResumedEpochMeans`);
+  and, in compute.json, the compute spent to reach them (CPU and wall
+  seconds, summed over every resumed process).
+
+  A checkpoint written before a part existed (the average turned on mid-run,
+  or the random states and metric sums of older versions) restores without
+  it; the part then starts afresh."""
 
   COMPUTE = 'compute.json'
 
@@ -108,15 +115,19 @@ class TrainingState:
     model.optimizer.build(model.trainable_variables)
     self.model = model
     self.average = average
-    extra = {'average': average.average} if average else {}
-    self.checkpoint = tf.train.Checkpoint(model=model,
-                                          optimizer=model.optimizer, **extra)
+    self._parts = dict(
+        model=model, optimizer=model.optimizer,
+        random_states=model.random_states,
+        epoch_metrics=[v.value for m in model.metrics for v in m.variables],
+        **({'average': average.average} if average else {}))
+    self.checkpoint = tf.train.Checkpoint(**self._parts)
     self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
                                               max_to_keep=max_to_keep)
     self._restore_from = restore_from or directory
     self._compute_path = os.path.join(directory, self.COMPUTE)
     self._spent = {'cpu_seconds': 0., 'wall_seconds': 0.}
     self._clock = (time.process_time(), time.perf_counter())
+    self.restored_metrics = None  # the epoch_metrics' restored values
 
   @property
   def step(self):
@@ -131,20 +142,18 @@ class TrainingState:
                             - self._clock[1]}
 
   def restore(self):
-    """Restores the latest checkpoint, if any; returns the step reached.
-
-    A run resumed with a weight average its checkpoint does not hold (the
-    average was turned on mid-run) starts the average from the restored
-    weights."""
+    """Restores the latest checkpoint, if any; returns the step reached."""
     latest = tf.train.latest_checkpoint(self._restore_from)
     if latest:
-      checkpoint = self.checkpoint
-      if self.average and not _holds_average(latest):
-        checkpoint = tf.train.Checkpoint(model=self.model,
-                                         optimizer=self.model.optimizer)
-      checkpoint.restore(latest).assert_existing_objects_matched()
-      if checkpoint is not self.checkpoint:
+      held = {name.split('/')[0] for name, _ in tf.train.list_variables(latest)}
+      parts = {k: v for k, v in self._parts.items()
+               if k in held or k in ('model', 'optimizer')}
+      tf.train.Checkpoint(**parts).restore(
+          latest).assert_existing_objects_matched()
+      if self.average and 'average' not in parts:
         self.average.restart()
+      if 'epoch_metrics' in parts:
+        self.restored_metrics = [v.numpy() for v in parts['epoch_metrics']]
       self._spent.update(self._read_compute(self._restore_from).get(
           str(self.step), {}))
     return self.step
@@ -164,9 +173,22 @@ class TrainingState:
       return json.load(f)
 
 
-def _holds_average(checkpoint_path):
-  return any(name.startswith('average/')
-             for name, _ in tf.train.list_variables(checkpoint_path))
+class ResumedEpochMeans(keras.callbacks.Callback):
+  """Puts back, at the start of the epoch a run resumes in the middle of,
+  the running metric sums its checkpoint saved (Keras resets them at every
+  epoch's start): the epoch's bits/dim and skipped-step count then cover
+  the steps before the interruption too, as in an uninterrupted run."""
+
+  def __init__(self, state, mid_epoch):
+    super().__init__()
+    self.saved = state.restored_metrics if mid_epoch else None
+
+  def on_epoch_begin(self, epoch, logs=None):
+    if self.saved is not None:
+      variables = [v for m in self.model.metrics for v in m.variables]
+      for variable, value in zip(variables, self.saved):
+        variable.assign(value)
+    self.saved = None
 
 
 class StepCheckpoint(keras.callbacks.Callback):
@@ -242,7 +264,9 @@ def fit_plan(step, steps_per_epoch, total_steps):
 
 class StepLog(keras.callbacks.Callback):
   """One line every `every` steps: step, running bits/dim, rate and ETA
-  (Keras' own progress bar counts epochs per `fit` call, not the run)."""
+  (Keras' own progress bar counts epochs per `fit` call, not the run). The
+  rate is timed from the end of the process's first step, so that tracing
+  and compiling it do not stretch the ETA of a run just resumed."""
 
   def __init__(self, state, total_steps, every=50):
     super().__init__()
@@ -251,20 +275,19 @@ class StepLog(keras.callbacks.Callback):
     self.every = every
     self._start = None
 
-  def on_train_begin(self, logs=None):
-    self._start = (time.perf_counter(), self.state.step)
-
   def on_train_batch_end(self, batch, logs=None):
     step = self.state.step
+    if self._start is None:
+      self._start = (time.perf_counter(), step)
     if step % self.every and step != self.total_steps:
       return
     seconds, first = time.perf_counter() - self._start[0], self._start[1]
-    rate = (step - first) / max(seconds, 1e-9)
-    eta = (self.total_steps - step) / rate if rate else math.inf
+    rate = (step - first) / seconds if step > first and seconds else math.nan
+    eta = (self.total_steps - step) / rate if rate > 0 else math.inf
     skipped = float((logs or {}).get('skipped_steps', 0.))
     print(f'step {step}/{self.total_steps}  bits/dim '
           f'{float((logs or {}).get("bpd", math.nan)):.4f}  '
-          f'{rate:.2f} steps/s  ETA {_duration(eta)}'
+          f'{_rate(rate)} steps/s  ETA {_duration(eta)}'
           + (f'  ({skipped:.0f} steps skipped this epoch: NaN or Inf)'
              if skipped else ''), flush=True)
 
@@ -272,6 +295,10 @@ class StepLog(keras.callbacks.Callback):
     if logs and 'val_bpd' in logs:
       print(f'step {self.state.step}: held-out bits/dim '
             f'{float(logs["val_bpd"]):.4f}', flush=True)
+
+
+def _rate(steps_per_second):
+  return f'{steps_per_second:.2f}' if math.isfinite(steps_per_second) else '?'
 
 
 def _duration(seconds):
@@ -333,6 +360,19 @@ def read_history_rows(path):
     return []
   with open(path) as f:
     return list(csv.DictReader(f))
+
+
+def best_weights_row(run):
+  """The history row of the weights `BestWeights` saved in `run`: the epoch
+  of lowest training bits/dim."""
+  rows = read_history_rows(os.path.join(run, 'history.csv'))
+  if not rows:
+    raise FileNotFoundError(f'{run} has no history.csv rows')
+  return min(rows, key=lambda row: _nan_last(float(row['bpd'])))
+
+
+def _nan_last(value):
+  return math.inf if math.isnan(value) else value
 
 
 def write_history_rows(path, rows):

@@ -217,19 +217,22 @@ def _prepare(image, size):
 
 
 def batches(data, batch_size, shuffle=True, flip=False, seed=None,
-            repeat=False):
+            repeat=False, skip=0):
   """Shuffled, optionally flipped, batched and prefetched images.
 
   The repeated stream is shuffled once with `seed`, so every iterator of
   the dataset yields the same order: it does not depend on how often the
   dataset was iterated before (a distribution strategy iterates it more
-  often than one device does)."""
+  often than one device does). It starts `skip` batches in, where a run
+  resumed at step `skip` left the same stream (the skipped images are read
+  through: about 4 us each, a minute at 200,000 MNIST steps)."""
   images = data.images
   if repeat:
     images = images.repeat()
   if shuffle:
     images = images.shuffle(min(data.size or 10000, 10000), seed=seed,
                             reshuffle_each_iteration=False)
+  images = images.skip(skip * batch_size)
   if flip:
     images = images.map(tf.image.random_flip_left_right,
                         num_parallel_calls=tf.data.AUTOTUNE)
@@ -249,8 +252,12 @@ def bits_per_dim_per_image(model, data, batch_size=256, progress=False):
     done += len(values[-1])
     if progress and data.size and done * 10 // data.size > reported:
       reported = done * 10 // data.size
-      print(f'evaluated {done}/{data.size} images: running bits/dim '
-            f'{np.mean(np.concatenate(values)):.4f}', flush=True)
+      so_far = np.concatenate(values)
+      finite = np.isfinite(so_far)
+      print(f'evaluated {done}/{data.size} images: bits/dim so far: mean '
+            f'{np.mean(so_far):.4g}, median {np.median(so_far[finite]):.4f}'
+            + (f', {np.sum(~finite)} not finite' if not finite.all() else ''),
+            flush=True)
   return np.concatenate(values)
 
 

@@ -21,7 +21,7 @@ images, finite = model.to_pixels(model.sample(16, temperature=0.7))
 
 import os
 
-from training import artifacts, callbacks
+from training import artifacts, callbacks, scores
 
 MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'models')
 NAMES = ('mnist', 'cifar10')
@@ -45,10 +45,15 @@ def load(name, **flow_options):
   return artifacts.load_model(run_folder(name), **flow_options)
 
 
-def held_out_bits_per_dim(name):
-  """(step, held-out bits/dim) of the weights it ships: those of the epoch
-  with the lowest training bits/dim (`callbacks.BestWeights`)."""
-  rows = [r for r in callbacks.read_history_rows(
-      os.path.join(run_folder(name), 'history.csv')) if r.get('val_bpd')]
-  best = min(rows, key=lambda r: float(r['bpd']))
-  return int(best['step']), float(best['val_bpd'])
+def header(name):
+  """One line on pretrained model `name`: the test bits/dim `evaluate`
+  recorded for the weights it ships, else training's held-out estimate."""
+  run = run_folder(name)
+  evaluation = scores.recorded(run)
+  row = callbacks.best_weights_row(run)
+  if evaluation and evaluation['step'] == int(row['step']):
+    return (f'pretrained {name}: {scores.formatted(evaluation["mean"])} test '
+            f'bits/dim on {evaluation["images"]} images (python -m training '
+            f'evaluate), weights of training step {evaluation["step"]}')
+  return (f'pretrained {name}: {scores.formatted(float(row["val_bpd"]))} '
+          f'held-out bits/dim while training, weights of step {row["step"]}')
