@@ -70,7 +70,8 @@ def main(argv=None):
       ['preset', 'state saved (median s)', 'exited (median s)',
        'exited (max s)', 'exit status'],
       notes=[f'{args.trials} trials per preset, SIGINT after step {args.at}. '
-             'Goal: exited within 5 s.'])
+             'Goal: exited within 5 s. Load average when it started: '
+             f'{os.getloadavg()[0]:.1f} (other processes share the cores).'])
   for preset in args.presets:
     saved, exited, status = zip(*(
         interrupt_once(preset, args.data, args.at, args.threads)

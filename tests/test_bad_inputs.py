@@ -83,7 +83,12 @@ def test_image_folder_errors_name_the_file(tmp_path):
   for i in range(3):
     Image.fromarray(np.zeros((4, 4), np.uint8)).save(folder / f'{i}.png')
   Image.fromarray(np.zeros((5, 4), np.uint8)).save(folder / '3.png')
-  with pytest.raises(data.DataError, match=r'3.png is \(5, 4\), but .*0.png'):
+  with pytest.raises(data.DataError,
+                     match=r'3.png is 4 x 5, but .*0.png is 4 x 4: .* one size'):
+    data.load(str(folder), 'train')
+  Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(folder / '3.png')
+  with pytest.raises(data.DataError, match=r'3.png has 3 channels, but .*0.png '
+                     r'has one channel \(grey\): .* same channels'):
     data.load(str(folder), 'train')
   (folder / '3.png').write_bytes(b'not a png')
   with pytest.raises(data.DataError, match='cannot read image .*3.png'):
@@ -119,3 +124,28 @@ def _cli_error(*args):
 ])
 def test_cli_user_errors_are_one_line(args, message):
   assert _cli_error(*args) == [message]
+
+
+@pytest.mark.slow
+def test_an_npz_without_a_test_split_trains_and_says_so(tmp_path, capsys):
+  from training import __main__ as cli
+  from training import callbacks
+  path = tmp_path / 'train_only.npz'
+  images = np.random.default_rng(0).integers(0, 256, (32, 8, 8), np.uint8)
+  np.savez(path, x_train=images)
+  out = tmp_path / 'run'
+  cli.main(['train', '--dataset', str(path), '--steps', '2', '--depth', '1',
+            '--hidden-width', '8', '--batch-size', '16', '--out', str(out)])
+  assert (f"no test split ({path} has no 'x_test' array (it has x_train)): "
+          'training without held-out bits/dim') in capsys.readouterr().out
+  rows = callbacks.read_history_rows(str(out / 'history.csv'))
+  assert rows and 'val_bpd' not in rows[0]
+
+
+def test_a_malformed_test_split_is_an_error_not_a_missing_one(tmp_path):
+  path = tmp_path / 'bad_test.npz'
+  np.savez(path, x_train=np.zeros((4, 8, 8), np.uint8),
+           x_test=np.zeros((4, 8, 8), np.float32))
+  with pytest.raises(data.DataError, match='pixels are float32') as error:
+    data.load(str(path), 'test')
+  assert not isinstance(error.value, data.MissingSplit)

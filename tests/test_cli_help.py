@@ -43,3 +43,14 @@ def test_the_readme_names_every_preset():
   text = open(README).read()
   missing = [name for name in presets.PRESETS if f'`{name}`' not in text]
   assert not missing
+
+
+def test_a_pretrained_model_writes_into_a_folder_of_its_own(tmp_path,
+                                                            monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  args = argparse.Namespace(output=None, run=None, pretrained='mnist')
+  assert cli._output(args, 'grid.png') == os.path.join(
+      'runs', 'pretrained_mnist', 'grid.png')
+  assert (tmp_path / 'runs' / 'pretrained_mnist').is_dir()
+  run = argparse.Namespace(output=None, run='my_run', pretrained=None)
+  assert cli._output(run, 'grid.png') == os.path.join('my_run', 'grid.png')

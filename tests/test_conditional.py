@@ -56,20 +56,27 @@ def test_round_trip_and_dense_log_det_under_a_context(case):
 
 
 def test_distribution_takes_the_context_as_bijector_kwargs():
+  """Samples are the flow, under the given context, applied to the base
+  draw of the seed (another context moves them), and log_prob is the base
+  density minus log|det| of that flow's dense Jacobian."""
   flow = CASES['SymmetricConvVectorFlow'](tf.float32)
   context = _context(dtype=np.float32)
   x = np.random.default_rng(2).normal(size=(2, FEATURES)).astype(np.float32)
   _perturbed(flow, x, context)
   dist = ti.flow_distribution(flow)
-  kwargs = {'bijector_kwargs': {'context': context}}
-  samples = dist.sample(2, seed=(1, 2), **kwargs)
+  samples = dist.sample(2, seed=(1, 2), bijector_kwargs={'context': context})
   assert samples.shape == (2, FEATURES)
+  drawn = dist.distribution.sample(2, seed=(1, 2))
+  np.testing.assert_allclose(
+      flow.inverse(helpers.fresh(samples), context=context), drawn, atol=1e-5)
+  elsewhere = dist.sample(2, seed=(1, 2), bijector_kwargs={
+      'context': _context(seed=7, dtype=np.float32)})
+  assert np.max(np.abs(elsewhere - samples)) > 1e-3
   log_prob = tf.function(lambda t, c: dist.log_prob(
-      t, bijector_kwargs={'context': c}))(x, context)
-  z = flow.inverse(helpers.fresh(x), context=context)
-  expected = (dist.distribution.log_prob(z) + flow.inverse_log_det_jacobian(
-      helpers.fresh(x), 1, context=context))
-  np.testing.assert_allclose(log_prob, expected, rtol=1e-5)
+      t, bijector_kwargs={'context': c}))(samples, context)
+  expected = dist.distribution.log_prob(drawn) - helpers.dense_log_det(
+      lambda t: flow.forward(t, context=context), drawn.numpy())
+  np.testing.assert_allclose(log_prob, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_log_prob_runs_each_conditioner_once_under_a_context(monkeypatch):

@@ -36,20 +36,27 @@ def test_tiny_flow_round_trip_and_dense_log_det(conv, coupling, centre):
 
 @pytest.mark.parametrize('conv,coupling', [('cinc', 'quad'),
                                            ('emerging', 'affine')])
-def test_distribution_log_prob_and_sample(conv, coupling):
-  flow = helpers.tiny_flow(conv, coupling, dtype=tf.float32, corners='alternate')
+def test_distribution_samples_push_the_base_draw_and_score_by_its_jacobian(
+    conv, coupling):
+  """A sample is the flow applied to the base draw of the same seed, and
+  its log density is the base density there minus log|det| of the dense
+  Jacobian of the flow at that draw."""
+  flow = helpers.tiny_flow(conv, coupling, dtype=tf.float64,
+                           corners='alternate')
   assert flow.experimental_batch_shape() == []
-  dist = tfp.distributions.TransformedDistribution(
-      tfp.distributions.Sample(tfp.distributions.Normal(0., 1.), [192]), flow)
+  base = tfp.distributions.Sample(
+      tfp.distributions.Normal(tf.constant(0., tf.float64), 1.), [192])
+  dist = tfp.distributions.TransformedDistribution(base, flow)
   assert dist.event_shape == (8, 8, 3)
   samples = dist.sample(3, seed=(1, 2))
-  assert samples.shape == (3, 8, 8, 3)
-  log_prob = dist.log_prob(samples)
-  z = flow.inverse(tf.identity(samples))
-  expected = (dist.distribution.log_prob(z)
-              + flow.inverse_log_det_jacobian(tf.identity(samples), 3))
-  np.testing.assert_allclose(log_prob, expected, rtol=1e-4)
-  assert np.all(np.isfinite(log_prob))
+  drawn = tf.reshape(base.sample(3, seed=(1, 2)), [3, 8, 8, 3])
+  np.testing.assert_allclose(flow.inverse(helpers.fresh(samples)), drawn,
+                             atol=1e-9)
+  other = dist.sample(3, seed=(3, 4))
+  assert np.mean(np.abs(other - samples)) > 0.1  # another seed, other images
+  expected = (base.log_prob(tf.reshape(drawn, [3, 192]))
+              - helpers.dense_log_det(flow.forward, drawn.numpy()))
+  np.testing.assert_allclose(dist.log_prob(samples), expected, atol=1e-6)
 
 
 @pytest.mark.parametrize('kwargs,message', [

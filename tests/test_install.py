@@ -52,4 +52,5 @@ def test_installed_command_samples_a_pretrained_model(installed, tmp_path):
                 '--pretrained', 'mnist', '--num', '4', '--temperatures',
                 '0.7')
   assert result.returncode == 0, result.stderr[-2000:]
-  assert (tmp_path / 'samples_mnist.png').exists()
+  assert (tmp_path / 'runs' / 'pretrained_mnist' /
+          'samples_by_temperature.png').exists()

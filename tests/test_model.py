@@ -124,23 +124,39 @@ def test_save_weights_and_checkpoint_restore_exactly(tmp_path, conv, coupling):
   assert from_checkpoint.initialized
 
 
-def test_encode_decode_recovers_the_pixels():
+def _perturbed(model, scale=0.1, seed=0):
+  """`model` with every trainable weight moved by N(0, scale^2) noise: round
+  trips then go through non-trivial couplings and convolutions."""
+  rng = np.random.default_rng(seed)
+  for weight in model.trainable_weights:
+    weight.assign(weight + rng.normal(0., scale, weight.shape))
+  return model
+
+
+def test_encode_decode_recovers_the_pixels_before_rounding():
   model = _model()
   model.initialize(_digits(64))
+  _perturbed(model)
   pixels = _digits(8)
-  z = model.encode(model.dequantize(pixels, noise='center'))
+  x = model.dequantize(pixels, noise='center')
+  z = model.encode(x)
   assert z.shape == (8, 64)
-  decoded, finite = model.to_pixels(model.decode(z))
+  assert np.std(z) > 0.5  # the latents are far from the images
+  continuous = model.decode(z)
+  assert np.max(np.abs(continuous - x)) < 1e-5
+  decoded, finite = model.to_pixels(continuous)
   np.testing.assert_array_equal(decoded, pixels)
   assert finite.numpy().all()
 
 
-def test_sample_is_reproducible_with_a_seed():
-  model = _model()
+def test_a_sample_decodes_the_seeded_latent_at_its_temperature():
+  model = _perturbed(_model())
   a = model.sample(3, temperature=0.7, seed=5)
-  b = model.sample(3, temperature=0.7, seed=5)
   assert a.shape == (3, 8, 8, 1)
-  np.testing.assert_array_equal(a, b)
+  np.testing.assert_array_equal(a, model.sample(3, temperature=0.7, seed=5))
+  assert np.mean(np.abs(a - model.sample(3, temperature=0.7, seed=6))) > 0.01
+  z = tf.random.stateless_normal([3, 64], seed=[5, 0])
+  np.testing.assert_allclose(model.encode(a), 0.7 * z, atol=1e-4)
 
 
 def test_bad_image_shape_is_a_clear_error():
@@ -173,14 +189,16 @@ def test_flow_model_refuses_variables_it_cannot_train():
     FlowModel(flow, num_levels=17)
 
 
-def test_sample_encode_decode_are_traced_once():
+def test_sample_encode_decode_trace_once_then_take_any_batch_size():
   model = FlowModel(ti.CInCFlow((8, 8, 1), levels=2, depth=1, hidden_width=8),
                     num_levels=17)
+  graphs = model.latent_space.graphs
   for seed in range(3):
     model.sample(4, 0.7, seed=seed)
-  model.sample(6, 0.7, seed=0)
-  graphs = model.latent_space.graphs
-  assert graphs['decode', False].experimental_get_tracing_count() <= 2
+  assert graphs['decode', False].experimental_get_tracing_count() == 1
+  model.sample(6, 0.7, seed=0)  # a new size relaxes the batch dimension
+  model.sample(9, 0.7, seed=0)
+  assert graphs['decode', False].experimental_get_tracing_count() == 2
   pixels = load_digits().images[:4].astype(np.uint8)[..., None]
   z = model.encode(model.dequantize(pixels, noise='center'))
   model.encode(model.dequantize(pixels, noise='center'))
@@ -304,3 +322,28 @@ def test_padding_that_cannot_work_is_refused(pixel_shape, num_levels):
   flow = ti.CInCFlow((8, 8, 1), levels=2, depth=1, hidden_width=8)
   with pytest.raises(ValueError, match='cannot be padded'):
     FlowModel(flow, num_levels=num_levels, pixel_shape=pixel_shape)
+
+
+def test_bin_centre_bits_per_dim_scores_copies_of_an_image_alike():
+  model = _model()
+  digit = _digits(1)
+  copies = np.concatenate([digit, digit])
+  model.initialize(_digits())
+  centre = model.bits_per_dim(copies, noise='center').numpy()
+  assert centre[0] == centre[1]
+  uniform = model.bits_per_dim(copies).numpy()  # one noise draw per copy
+  assert uniform[0] != uniform[1]
+
+
+def test_held_out_bits_per_dim_is_the_mean_over_images_not_batches():
+  flow = ti.CInCFlow((8, 8, 1), levels=2, depth=1, hidden_width=8)
+  model = FlowModel(flow, num_levels=17, seed=0, noise='center')
+  images = _digits(10)
+  model.initialize(images)
+  model.compile(optimizer='adam')
+  batches = tf.data.Dataset.from_tensor_slices(images).batch(4)  # 4, 4, 2
+  held_out = model.evaluate(batches, verbose=0, return_dict=True)['bpd']
+  per_image = model.bits_per_dim(images, noise='center').numpy()
+  np.testing.assert_allclose(held_out, per_image.mean(), rtol=1e-6)
+  assert abs(per_image.mean() - np.mean(
+      [per_image[:4].mean(), per_image[4:8].mean(), per_image[8:].mean()])) > 1e-4

@@ -69,18 +69,35 @@ def test_pad_to_even_pads_with_accounted_noise():
   assert even.shape == (2, 4) and np.all(zero.numpy() == 0.)
 
 
-def test_noise_padding_gives_a_bound_on_the_unpadded_density():
-  """For a product density p([x, e]) = q(x) N(e), the estimate
-  log p([x, e]) - log N(e) is exactly log q(x) for every draw: the padding
-  adds nothing to the likelihood (the mean padding made it unbounded)."""
-  q = tfp.distributions.MultivariateNormalDiag([0.5, -1., 2.], [1., 2., .5])
-  joint = tfp.distributions.JointDistributionSequential([
-      q, tfp.distributions.Normal(0., 1.)])
-  x = q.sample(5, seed=(1, 2))
+def test_noise_padding_gives_the_analytic_bound_of_a_correlated_joint():
+  """For a joint p([x, e]) whose padding coordinate e depends on x, the
+  padded estimate log p([x, e]) - log N(e; 0, 1), averaged over the noise
+  pad_to_even draws, is log p(x) - KL(N(0, 1) || p(e | x)): a lower bound
+  on the unpadded density, with that exact gap. A wrong noise law or a
+  wrong log_noise moves the average off it."""
+  scale_tril = np.array([[1., 0., 0., 0.], [0.5, 1.2, 0., 0.],
+                         [-0.3, 0.4, 0.8, 0.], [0.9, -0.6, 0.5, 0.7]])
+  joint = tfp.distributions.MultivariateNormalTriL(
+      loc=[0.5, -1., 2., 0.3], scale_tril=scale_tril)
+  points = joint.sample(3, seed=(1, 2))[:, :3].numpy()
+  draws = 20000
+  x = tf.constant(np.repeat(points, draws, axis=0))
   padded, log_noise = ti.pad_to_even(x, seed=3)
-  estimate = joint.log_prob([padded[:, :3], padded[:, 3]]) - log_noise
-  np.testing.assert_allclose(estimate, q.log_prob(x), rtol=1e-5)
+  estimate = (joint.log_prob(padded) - log_noise).numpy().reshape(3, draws)
 
+  covariance = scale_tril @ scale_tril.T
+  loc = np.array([0.5, -1., 2., 0.3])
+  marginal = tfp.distributions.MultivariateNormalTriL(
+      loc[:3], np.linalg.cholesky(covariance[:3, :3]))
+  gain = covariance[3, :3] @ np.linalg.inv(covariance[:3, :3])
+  mean = loc[3] + (points - loc[:3]) @ gain  # of e given x
+  variance = covariance[3, 3] - gain @ covariance[:3, 3]
+  kl = (0.5 * np.log(variance) + (1. + mean ** 2) / (2. * variance) - 0.5)
+  bound = marginal.log_prob(points).numpy() - kl
+  standard_error = estimate.std(axis=1) / np.sqrt(draws)
+  np.testing.assert_array_less(np.abs(estimate.mean(axis=1) - bound),
+                               4. * standard_error)
+  assert (kl > 0.05).all()  # the joint is correlated enough to show a gap
 
 
 @pytest.mark.slow

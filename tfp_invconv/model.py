@@ -145,7 +145,10 @@ class FlowModel(keras.Model):
   def bits_per_dim(self, pixels, noise=None):
     """Bits/dim of integer images, dequantized with `noise` (default: the
     model's). With random noise, a one-sample estimate of the bound
-    E_q[log p(x) - log q(u|k)] (in bits/dim, an upper bound)."""
+    E_q[log p(x) - log q(u|k)] (in bits/dim, an upper bound), so two copies
+    of an image score differently; noise='center' puts every pixel at its
+    bin centre instead: deterministic, the SavedModel's choice, the one for
+    comparing images."""
     x, log_q = self.codec.dequantize(pixels, noise or self.noise)
     return self.codec.bits_per_dim(self.distribution.log_prob(x) - log_q)
 
@@ -224,8 +227,13 @@ class FlowModel(keras.Model):
     return self._logs(self.bpd_tracker, self.skipped_tracker)
 
   def test_step(self, data):
-    self.bpd_tracker.update_state(replicas.mean_over_replicas(
-        tf.reduce_mean(self.bits_per_dim(pixels_lib.images_of(data), self.noise))))
+    # Weighted by its images, so that a short last batch counts as much as
+    # its images do: the held-out figure is the mean over images.
+    bpd = self.bits_per_dim(pixels_lib.images_of(data), self.noise)
+    sums = replicas.sum_over_replicas(
+        tf.stack([tf.reduce_sum(bpd), tf.cast(tf.size(bpd), bpd.dtype)]))
+    total, count = sums[0], sums[1]
+    self.bpd_tracker.update_state(total / count, sample_weight=count)
     return self._logs(self.bpd_tracker)
 
   @staticmethod

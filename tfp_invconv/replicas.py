@@ -14,6 +14,14 @@ def mean_over_replicas(value):
   return context.all_reduce('MEAN', value)
 
 
+def sum_over_replicas(value):
+  """The sum of a per-replica value over all replicas."""
+  context = tf.distribute.get_replica_context()
+  if context is None or context.num_replicas_in_sync == 1:
+    return value
+  return context.all_reduce('SUM', value)
+
+
 def finite_on_every_replica(tensors):
   """True where every tensor is finite on every replica, so that all of
   them take the same branch."""

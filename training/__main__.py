@@ -78,7 +78,9 @@ def _train(args):
   train_data = data.load(args.dataset, 'train', args.data_dir, args.download)
   try:
     test_data = data.load(args.dataset, 'test', args.data_dir, args.download)
-  except (KeyError, data.DataError, RuntimeError):
+  except (KeyError, data.MissingSplit, RuntimeError) as missing:
+    print(f'no test split ({missing}): training without held-out bits/dim '
+          '(no val_bpd column in history.csv)', flush=True)
     test_data = None
   config = _config(args, train_data)
   saved = artifacts.read_config(out)
@@ -189,9 +191,14 @@ def _load(args):
 
 
 def _output(args, default_name):
-  """--output, or `default_name` in the run folder (the current folder for
-  a pretrained model)."""
-  return args.output or os.path.join(args.run or '.', default_name)
+  """--output, or `default_name` in the run folder; for a pretrained model,
+  in runs/pretrained_NAME (made if needed), as a run of one's own would be,
+  rather than among whatever the current folder holds."""
+  if args.output:
+    return args.output
+  folder = args.run or os.path.join('runs', f'pretrained_{args.pretrained}')
+  os.makedirs(folder, exist_ok=True)
+  return os.path.join(folder, default_name)
 
 
 def _evaluate(args):
@@ -239,18 +246,18 @@ def _sample(args):
   import numpy as np
   from training import artifacts
   model, config = _load(args)
-  grids = []
+  grids, finites = [], []
   for t in args.temperatures:
     print(f'sampling {args.num} images at T = {t}', flush=True)
     images, finite = model.to_pixels(model.sample(args.num, t, seed=args.seed))
     _report_overflow(finite, f'samples at T = {t}')
     grids.append(images.numpy())
-  name = ('samples_by_temperature.png' if args.pretrained is None
-          else f'samples_{args.pretrained}.png')
-  path = _output(args, name)
+    finites.append(finite.numpy())
+  path = _output(args, 'samples_by_temperature.png')
   artifacts.save_grid(path, np.concatenate(grids), config['num_levels'],
                       rows=len(args.temperatures), title='samples',
-                      row_labels=[f'T = {t}' for t in args.temperatures])
+                      row_labels=[f'T = {t}' for t in args.temperatures],
+                      finite=np.concatenate(finites))
   print(f'samples: {path}')
 
 
@@ -260,7 +267,7 @@ def _report_overflow(finite, what):
   overflowed = int(np.sum(~np.asarray(finite)))
   if overflowed:
     print(f'{overflowed} of {np.size(finite)} {what} overflowed (NaN or Inf '
-          'values; shown black)', file=sys.stderr)
+          'values; red crosses in the grid)', file=sys.stderr)
 
 
 def _interpolate(args):
@@ -285,7 +292,8 @@ def _interpolate(args):
   artifacts.save_grid(path, np.concatenate(rows), config['num_levels'],
                       rows=len(rows), title='latent interpolation',
                       row_labels=[f'{a} -> {b}' for a, b in
-                                  zip(args.pairs[::2], args.pairs[1::2])])
+                                  zip(args.pairs[::2], args.pairs[1::2])],
+                      finite=np.concatenate(finite))
   print(f'interpolation: {path}')
 
 
@@ -307,7 +315,8 @@ def _manipulate(args):
   artifacts.save_grid(path, moved.reshape((-1,) + moved.shape[2:]),
                       config['num_levels'], rows=len(args.scales),
                       title=f'attribute {args.attribute}',
-                      row_labels=[f'scale {s}' for s in args.scales])
+                      row_labels=[f'scale {s}' for s in args.scales],
+                      finite=np.reshape(finite, [-1]))
   np.save(os.path.join(args.run, f'direction_{args.attribute}.npy'),
           direction.numpy())
   print(f'manipulation: {path}')
@@ -509,7 +518,7 @@ def parser():
                              'them as a PNG')
   evaluate.add_argument('--output', default=None,
                         help='PNG of --worst (default: worst_test_images.png '
-                             'in the run folder)')
+                             'in the run folder, or in runs/pretrained_NAME/)')
   evaluate.set_defaults(handler=_evaluate)
 
   sample = sub.add_parser('sample', help='sample grid PNG per temperature')
@@ -522,8 +531,9 @@ def parser():
                            '(z ~ N(0, T^2))')
   sample.add_argument('--seed', type=int, default=0, help='latent seed')
   sample.add_argument('--output', default=None,
-                      help='PNG path (default: RUN/samples_by_temperature.png, '
-                           'or samples_NAME.png here for --pretrained NAME)')
+                      help='PNG path (default: samples_by_temperature.png in '
+                           'the run folder, or in runs/pretrained_NAME/ for '
+                           '--pretrained NAME)')
   sample.set_defaults(handler=_sample)
 
   interpolate = sub.add_parser('interpolate',

@@ -112,25 +112,52 @@ def to_grey_uint8(pixels, num_levels):
   return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
 
 
-def save_grid(path, pixels, num_levels, rows, title=None, row_labels=None,
-              gap=1):
-  """Saves images [N, H, W, C] as a PNG grid with `rows` rows, `gap` white
-  pixels between tiles and an optional label left of each row."""
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
+OVERFLOW_RED = (220, 30, 30)
+
+
+def grid_image(pixels, num_levels, rows, finite=None, gap=1):
+  """Images [N, H, W, C] as one uint8 RGB grid of `rows` rows with `gap`
+  white pixels between tiles. An image that `finite` marks False (NaN or
+  Inf values) is a red cross on white, never a plausible dark image."""
   images = to_grey_uint8(pixels, num_levels)
   n, h, w, c = images.shape
+  images = np.broadcast_to(images, (n, h, w, 3)) if c == 1 else images
   cols = -(-n // rows)
-  grid = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap, c), 255,
+  grid = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap, 3), 255,
                  np.uint8)
   for i, image in enumerate(images):
     r, col = divmod(i, cols)
     top, left = r * (h + gap), col * (w + gap)
-    grid[top:top + h, left:left + w] = image
+    grid[top:top + h, left:left + w] = (
+        image if finite is None or finite[i] else _red_cross(h, w))
+  return grid
+
+
+def _red_cross(h, w):
+  tile = np.full((h, w, 3), 255, np.uint8)
+  rows = np.arange(h)
+  for columns in (rows * (w - 1) // max(h - 1, 1),
+                  (w - 1) - rows * (w - 1) // max(h - 1, 1)):
+    tile[rows, columns] = OVERFLOW_RED
+  return tile
+
+
+def save_grid(path, pixels, num_levels, rows, title=None, row_labels=None,
+              finite=None, gap=1):
+  """Saves `grid_image` as a PNG, with an optional label left of each row;
+  the title counts the images `finite` marks as overflowed."""
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  grid = grid_image(pixels, num_levels, rows, finite, gap)
+  h = np.shape(pixels)[1]
+  cols = -(-len(pixels) // rows)
+  overflowed = 0 if finite is None else int(np.sum(~np.asarray(finite)))
+  if overflowed:
+    title = (f'{title}: ' if title else '') + (
+        f'{overflowed} of {len(pixels)} overflowed (red crosses)')
   fig, ax = plt.subplots(figsize=(cols * 0.6 + 1.2, rows * 0.6 + 0.6))
-  ax.imshow(grid[..., 0] if c == 1 else grid, cmap='gray', vmin=0, vmax=255,
-            interpolation='nearest')
+  ax.imshow(grid, interpolation='nearest')
   ax.set_xticks([])
   ax.set_yticks([r * (h + gap) + h / 2 for r in range(rows)])
   ax.set_yticklabels(row_labels or [''] * rows, fontsize=8)

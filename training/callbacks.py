@@ -324,8 +324,12 @@ class BestWeights(keras.callbacks.Callback):
     if not value < self.best:
       return
     self.best = value
+    # Written aside and moved over: a reader (or a kill) mid-save sees the
+    # old weights or the new ones, never a part.
+    staging = self.path[:-len('.weights.h5')] + '.staging.weights.h5'
     with self.average.swapped() if self.average else contextlib.nullcontext():
-      self.model.save_weights(self.path)
+      self.model.save_weights(staging)
+    os.replace(staging, self.path)
 
 
 class Progress(keras.callbacks.Callback):
@@ -344,12 +348,9 @@ class Progress(keras.callbacks.Callback):
     with self.average.swapped() if self.average else contextlib.nullcontext():
       samples, finite = self.model.to_pixels(
           self.model.sample(self.num_samples, self.temperature, seed=0))
-    title = f'epoch {epoch + 1}, T = {self.temperature}'
-    overflowed = int(np.sum(~finite.numpy()))
-    if overflowed:
-      title += f': {overflowed} of {self.num_samples} overflowed (black)'
     artifacts.save_grid(os.path.join(self.out, 'samples.png'), samples,
-                        self.num_levels, rows=4, title=title)
+                        self.num_levels, rows=4, finite=finite.numpy(),
+                        title=f'epoch {epoch + 1}, T = {self.temperature}')
     artifacts.save_curve(os.path.join(self.out, 'bpd.png'),
                          read_history(os.path.join(self.out, 'history.csv')))
 

@@ -25,6 +25,10 @@ class DataError(ValueError):
   """A dataset that cannot be used as given; the message names the cause."""
 
 
+class MissingSplit(DataError):
+  """The dataset has no such split (an .npz without `x_test`, say)."""
+
+
 @dataclasses.dataclass
 class ImageData:
   images: tf.data.Dataset   # unbatched uint8 [H, W, C]
@@ -127,7 +131,7 @@ def _npz(path, split):
   try:
     with np.load(path, allow_pickle=False) as arrays:
       if key not in arrays:
-        raise DataError(f'{path} has no {key!r} array (it has '
+        raise MissingSplit(f'{path} has no {key!r} array (it has '
                         f'{", ".join(arrays.files) or "none"})')
       images = arrays[key]
   except DataError:
@@ -171,11 +175,23 @@ def _folder(path, split):
   for name in files:
     image = _read_image(os.path.join(path, name))
     if images and image.shape != images[0].shape:
-      raise DataError(f'{os.path.join(path, name)} is {image.shape}, but '
-                      f'{os.path.join(path, files[0])} is {images[0].shape}: '
-                      'every image of a folder must have one size')
+      raise DataError(_mismatch(os.path.join(path, files[0]), images[0].shape,
+                                os.path.join(path, name), image.shape))
     images.append(image)
   return _from_array(np.stack(images), 256, path)
+
+
+def _mismatch(first, first_shape, other, other_shape):
+  """Why two images of a folder cannot train together."""
+  if first_shape[:2] == other_shape[:2]:
+    def mode(shape):
+      return 'one channel (grey)' if len(shape) == 2 else f'{shape[-1]} channels'
+    return (f'{other} has {mode(other_shape)}, but {first} has '
+            f'{mode(first_shape)}: every image of a folder must have the '
+            'same channels (convert them all to grey or all to RGB)')
+  return (f'{other} is {other_shape[1]} x {other_shape[0]}, but {first} is '
+          f'{first_shape[1]} x {first_shape[0]}: every image of a folder '
+          'must have one size')
 
 
 def _tfds(name, split, data_dir, download):
@@ -184,6 +200,8 @@ def _tfds(name, split, data_dir, download):
     dataset = tfds.load(name, split=split, data_dir=data_dir,
                         download=download, shuffle_files=split == 'train')
   except Exception as error:  # tfds raises many types; all mean "not here"
+    if split != 'train' and _lacks_split(name, split, data_dir):
+      raise MissingSplit(f'{name} has no {split!r} split') from None
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else ''
     hint = ('' if download else ' it is not prepared there: pass --download '
             '(needs the network) or run `tfds build ' + name + '`, or use a '
@@ -197,6 +215,15 @@ def _tfds(name, split, data_dir, download):
                        num_parallel_calls=tf.data.AUTOTUNE)
   shape = tuple(images.element_spec.shape)
   return ImageData(images, shape, 256, _known_size(images))
+
+
+def _lacks_split(name, split, data_dir):
+  """True when tensorflow-datasets knows `name` and it has no `split`."""
+  import tensorflow_datasets as tfds
+  try:
+    return split not in tfds.builder(name, data_dir=data_dir).info.splits
+  except Exception:  # an unknown or unprepared dataset: not known to lack it
+    return False
 
 
 def _known_size(images):
