@@ -8,7 +8,6 @@ import os
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from training import artifacts
