@@ -48,12 +48,14 @@ def test_xla_agrees_with_plain_graphs(conv, coupling):
   plain_loss, plain_grads = _loss_and_gradients(model, pixels, False)
   xla_loss, xla_grads = _loss_and_gradients(model, pixels, True)
   np.testing.assert_allclose(xla_loss, plain_loss, rtol=1e-5)
+  # float32 round-off of the sums behind a gradient entry scales with the
+  # largest entries, so tiny entries are held to that absolute level.
+  largest = max(float(np.max(np.abs(g))) for g in plain_grads)
   for weight, xla_grad, plain_grad in zip(model.trainable_weights, xla_grads,
                                           plain_grads):
-    scale = float(np.max(np.abs(plain_grad)))
-    assert scale > 0., weight.path  # every weight takes part
+    assert np.max(np.abs(plain_grad)) > 0., weight.path  # every weight trains
     np.testing.assert_allclose(xla_grad, plain_grad, rtol=1e-4,
-                               atol=1e-5 * scale, err_msg=weight.path)
+                               atol=1e-5 * largest, err_msg=weight.path)
   # The gradient compiled log_prob and the encoding direction; decoding
   # (sampling) is the other.
   x = model.dequantize(pixels[:4], noise='center')
