@@ -1,11 +1,13 @@
 """Pretrained models shipped with the package, by name.
 
-Each is in training/models/<name>/ (config.json, model.weights.h5 and
-history.csv, as `training.artifacts` describes), installed as package data.
+Each is in training/models/<name>/ (config.json, model.weights.h5,
+history.csv and the evaluation.json of `evaluate`, as `training.artifacts`
+describes), installed as package data.
 In a clone those are links to the long run that trained the model, which
 reports its curve:
 
-  mnist    benchmarks/results/long_runs/mnist            (long_runs.md)
+  mnist    benchmarks/results/long_runs/mnist_bounded  (long_runs.md;
+           bounded scales)
   cifar10  benchmarks/results/long_runs/cifar10_bounded  (the CIFAR-10
            subset, bounded scales)
 
