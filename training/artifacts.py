@@ -10,7 +10,6 @@
   logs/                 TensorBoard
 """
 
-import json
 import os
 
 import numpy as np
@@ -57,11 +56,7 @@ ARCHITECTURE_KEYS = presets.MODEL_KEYS + ('image_shape', 'num_levels',
 
 def read_config(run_dir):
   """The run's config.json, or None for a folder that has none."""
-  path = os.path.join(run_dir, CONFIG)
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+  return files.read_json(os.path.join(run_dir, CONFIG))
 
 
 def architecture_change(saved, config):

@@ -22,3 +22,11 @@ def write_json(path, value, indent=1):
   """`value` as JSON at `path`, atomically."""
   with atomic_file(path) as f:
     json.dump(value, f, indent=indent)
+
+
+def read_json(path):
+  """The JSON value at `path`, or None when there is no such file."""
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)

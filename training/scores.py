@@ -10,7 +10,6 @@ that a few images dominate the mean and how to list them. `record` and
 that every later header quotes the number `evaluate` printed.
 """
 
-import json
 import math
 import os
 
@@ -78,8 +77,4 @@ def record(run, bpd, dataset):
 
 def recorded(run):
   """The statistics `record` wrote in `run`, or None."""
-  path = os.path.join(run, EVALUATION)
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+  return files.read_json(os.path.join(run, EVALUATION))
