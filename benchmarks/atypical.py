@@ -19,6 +19,7 @@ import collections
 import numpy as np
 
 from benchmarks import common
+from training import provenance
 
 
 def layer_trace(bijector, x):
@@ -96,7 +97,7 @@ def main(argv=None):
     print(' | '.join(map(str, rows[-1])), flush=True)
   common.write_markdown(
       args.out, 'Atypical in-range images: bits/dim and first overflow',
-      command, common.machine_description(args.threads),
+      command, provenance.machine(args.threads),
       ['kind', 'images', 'non-finite bits/dim', 'median (finite)',
        'largest finite', 'first layer past the overflow limit (images)',
        'its largest |input| (median)'],

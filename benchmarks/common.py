@@ -3,7 +3,6 @@
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -79,19 +78,6 @@ def median_seconds(fn, repeats, warmup=2):
     fn()
     times.append(time.perf_counter() - start)
   return statistics.median(times)
-
-
-def machine_description(threads):
-  import tensorflow as tf
-  cpu = platform.processor() or platform.machine()
-  try:
-    with open('/proc/cpuinfo') as f:
-      names = [l.split(':', 1)[1].strip() for l in f if 'model name' in l]
-    cpu = names[0] if names else cpu
-  except OSError:
-    pass
-  return (f'{cpu}, {os.cpu_count()} logical cores, threads={threads or "all"}; '
-          f'Python {platform.python_version()}, TensorFlow {tf.__version__}')
 
 
 def write_markdown(path, title, command, machine, header, rows, notes=()):

@@ -22,6 +22,7 @@ import threading
 import time
 
 from benchmarks import common
+from training import provenance
 
 _PROGRESS = re.compile(r'^step (\d+)/\d+ ')
 
@@ -93,7 +94,7 @@ def main(argv=None):
   efficiency = two * 2 * args.batch / (2 * one * args.batch)
   common.write_markdown(
       args.out, 'Multi-worker scaling on one machine', command,
-      common.machine_description(1),
+      provenance.machine(1),
       ['setup', 'global batch', 'steps/s', 'images/s', 'images/s vs 1'],
       rows, notes=[
           f'Efficiency (images/s of two workers over twice one worker\'s): '

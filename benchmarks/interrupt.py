@@ -20,6 +20,7 @@ import tempfile
 import time
 
 from benchmarks import common
+from training import provenance
 
 OUT = 'benchmarks/results/interrupt.md'
 
@@ -66,7 +67,7 @@ def main(argv=None):
   command = common.command_line(parser.prog, args)
   table = common.ResultsTable(
       args.out, 'Seconds from SIGINT to exit', command,
-      common.machine_description(args.threads),
+      provenance.machine(args.threads),
       ['preset', 'state saved (median s)', 'exited (median s)',
        'exited (max s)', 'exit status'],
       notes=[f'{args.trials} trials per preset, SIGINT after step {args.at}. '

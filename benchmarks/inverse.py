@@ -14,6 +14,7 @@ block-Jacobi), their ratios, and the max round-trip error on unit-scale
 import numpy as np
 
 from benchmarks import common
+from training import provenance
 
 SHAPES = ((16, 16, 12), (8, 8, 24), (4, 4, 48))
 
@@ -74,7 +75,7 @@ def main(argv=None):
   args, command = common.parse(parser, argv)
   table = common.ResultsTable(
       args.out, 'Convolution inverse vs forward', command,
-      common.machine_description(args.threads),
+      provenance.machine(args.threads),
       ['layer', 'H x W x C', 'forward ms']
       + [f'{name} ms / fwd' for name in SOLVERS.values()]
       + [f'max err {name}' for name in SOLVERS.values()],

@@ -24,59 +24,99 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 
-from benchmarks import common
-from training import files
+from training import files, provenance
 
+# Each run's plan: {from step: the options in force from it on}. An
+# invocation stops at the next step the plan names and the following one
+# starts there with its options, so a fresh run repeats the recorded one.
 RUNS = {
     # From step 24,500 the MNIST run clips each gradient's norm at 100: one
     # batch with a finite loss of ~1e5 bits/dim (an image the CONF couplings
-    # nearly overflow on) otherwise wrecks the weights (README, Long runs).
+    # nearly overflow on) otherwise wrecks the weights (docs/long_runs.md).
     # From step 31,507 it trains at a tenth of the learning rate and keeps
     # a weight average (held-out bits/dim and shipped weights use it).
     'mnist': dict(file='mnist.npz', preset='mnist_conf', target=1.5,
                   anchors='Glow 1.05, RealNVP 1.06',
-                  options=['--clip-norm', '100', '--lr-drops', '31507=1e-4',
-                           '--ema']),
+                  plan={24_500: ['--clip-norm', '100'],
+                        31_507: ['--clip-norm', '100', '--lr-drops',
+                                 '31507=1e-4', '--ema']},
+                  unrecorded='Its reports of the time name an Intel Xeon; '
+                  'steps 25,400 to 31,892 ran with --threads 2, the rest '
+                  'with one thread.'),
     'cifar10': dict(file='cifar10_subset.npz', preset='cifar10_emerging',
-                    target=4.0, anchors='Glow 3.35, RealNVP 3.49 (full CIFAR-10)'),
+                    target=4.0, anchors='Glow 3.35, RealNVP 3.49 (full CIFAR-10)',
+                    unrecorded='Its reports of the time name an Intel Xeon and one thread.'),
     # The same models' successors on the bounded defaults (soft-clamped
     # scales, CONF sub-layers of linear growth), with a weight average from
     # the first step and no gradient clipping.
     'mnist_bounded': dict(file='mnist.npz', preset='mnist_conf_wide',
                           target=1.5, anchors='Glow 1.05, RealNVP 1.06',
-                          options=['--ema']),
+                          plan={0: ['--ema']},
+                          unrecorded='Its reports of the time name an Intel Xeon and one thread.'),
     'cifar10_bounded': dict(file='cifar10_subset.npz',
                             preset='cifar10_emerging', target=3.8,
                             anchors='Glow 3.35, RealNVP 3.49 (full CIFAR-10)',
-                            options=['--ema']),
+                            plan={0: ['--ema']},
+                            unrecorded='Its reports of the time name an Intel Xeon and one thread.'),
 }
 RUNS_DIR = os.path.join('benchmarks', 'results', 'long_runs')
 REPORT = os.path.join('benchmarks', 'results', 'long_runs.md')
 
 
-def train_command(args, dataset):
+def segment(dataset, step, last_step):
+  """(options in force at `step`, the step this segment ends at)."""
+  plan = RUNS[dataset].get('plan', {})
+  started = [s for s in plan if s <= step]
+  options = plan[max(started)] if started else []
+  ends = [s for s in plan if s > step] + [last_step]
+  return options, min(ends)
+
+
+def train_command(args, dataset, step):
+  """The training CLI's command for the segment of the plan at `step`."""
   spec = RUNS[dataset]
+  options, end = segment(dataset, step, args.steps)
   return [sys.executable, '-m', 'training', 'train', '--preset',
           spec['preset'], '--dataset', os.path.join(args.data, spec['file']),
-          '--steps', str(args.steps), '--threads', str(args.threads),
+          '--steps', str(end), '--threads', str(args.threads),
           '--checkpoint-every', str(args.checkpoint_every), '--log-every',
           str(args.checkpoint_every), '--out', os.path.join(args.runs,
                                                             dataset)
-          ] + spec.get('options', [])
+          ] + options
+
+
+def checkpoint_step(run_dir):
+  """The step of the run's latest checkpoint (0 when there is none)."""
+  index = os.path.join(run_dir, 'checkpoints', 'checkpoint')
+  if not os.path.exists(index):
+    return 0
+  with open(index) as f:
+    latest = f.readline().split('"')[1]
+  return int(latest.rsplit('-', 1)[1])
 
 
 def train(args, dataset):
-  """Runs (or resumes) the training CLI; after `--hours`, interrupts it the
-  way Ctrl-C does, which saves the state."""
-  process = subprocess.Popen(train_command(args, dataset))
-  try:
-    return process.wait(timeout=args.hours * 3600 if args.hours else None)
-  except subprocess.TimeoutExpired:
-    process.send_signal(signal.SIGINT)
-    return process.wait()
+  """Runs (or resumes) the training CLI, one invocation per segment of the
+  run's plan; after `--hours` in all, interrupts it the way Ctrl-C does,
+  which saves the state."""
+  deadline = time.monotonic() + args.hours * 3600 if args.hours else None
+  while True:
+    step = checkpoint_step(os.path.join(args.runs, dataset))
+    if step >= args.steps:
+      return 0
+    process = subprocess.Popen(train_command(args, dataset, step))
+    try:
+      code = process.wait(
+          timeout=max(deadline - time.monotonic(), 0) if deadline else None)
+    except subprocess.TimeoutExpired:
+      process.send_signal(signal.SIGINT)
+      return process.wait()
+    if code:
+      return code
 
 
 def read_curve(run_dir):
@@ -117,8 +157,8 @@ def report(args):
                         f'--threads {args.threads}'])
     best = min(curve['val_bpd'])
     lines += [f'## {name}: preset `{spec["preset"]}` '
-              '(training/presets.py)', '', f'Command: `{command}`', '',
-              f'Machine: {common.machine_description(args.threads)}', '',
+              '(training/presets.py)', '', f'Command: `{command}`', '']
+    lines += _provenance(spec, os.path.join(args.runs, name)) + [
               '| epoch | step | CPU hours | wall hours | train bits/dim | '
               'test bits/dim |', '|---|---|---|---|---|---|']
     for i in range(len(curve['step'])):
@@ -135,6 +175,30 @@ def report(args):
   if curves:
     _plot(curves, os.path.splitext(args.report)[0] + '.png')
   print(f'report: {args.report}')
+
+
+def _provenance(spec, run_dir):
+  """The plan, the machine and every recorded invocation of one run."""
+  plan = '; '.join(f'from step {step:,}: `{" ".join(options)}`'
+                   for step, options in sorted(spec.get('plan', {}).items()))
+  lines = [f'Plan: {plan or "the preset as it is"}.', '']
+  invocations = provenance.read(run_dir)
+  if not invocations:
+    return lines + ['Machine: not recorded (trained before runs recorded '
+                    'their invocations).', '',
+                    *([spec['unrecorded'], ''] if 'unrecorded' in spec
+                      else [])]
+  lines += [f'Machine: {invocations[-1]["machine"]}', '',
+            '| from step | started | threads | machine | code |',
+            '|---|---|---|---|---|']
+  lines += [f'| {i["from_step"]:,} | {i["started"]} | {i["threads"]} | '
+            f'{i["machine"].split(",")[0]} | {i["code"]} |'
+            for i in invocations]
+  first = invocations[0]['from_step']
+  if first:
+    lines += ['', f'Steps 0 to {first:,}: not recorded (trained before runs '
+              'recorded their invocations). ' + spec.get('unrecorded', '')]
+  return lines + ['']
 
 
 def _hours(curve, key, i):

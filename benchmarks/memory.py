@@ -16,6 +16,7 @@ median of `--repeats` steps.
 """
 
 from benchmarks import common
+from training import provenance
 
 MODES = ('recompute', 'inverse')
 ARCH = dict(levels=3, hidden_width=512, conv='cinc', coupling='affine')
@@ -72,7 +73,7 @@ def main(argv=None):
   header += [f'{mode} / plain time' for mode in args.modes]
   table = common.ResultsTable(
       args.out, 'Training-step memory with and without memory saving',
-      command, common.machine_description(args.threads), header,
+      command, provenance.machine(args.threads), header,
       notes=['Peak: TensorFlow\'s CPU allocator peak during the steps, '
              'above the tensors held before them (weights, optimizer '
              'state). Fresh process per cell.'])

@@ -21,6 +21,7 @@ import os
 import numpy as np
 
 from benchmarks import common
+from training import provenance
 
 SOLVERS = ('rows', 'jacobi')
 
@@ -109,7 +110,7 @@ def main(argv=None):
                      f'| {rows_record["steps"]} | {jacobi_record["steps"]} |')
   common.write_markdown(
       args.out, 'Inverting a trained PAC flow', command,
-      common.machine_description(args.threads),
+      provenance.machine(args.threads),
       ['solver', 'triangular solves', 'steps per solve (mean)', 'max',
        'total', f'max reconstruction error ({args.batch} held-out images)',
        f'log_prob s (batch {args.batch})', f'sample s (batch {args.batch})',

@@ -40,7 +40,7 @@ import threading
 import time
 
 from benchmarks import common
-from training import files
+from training import files, provenance
 
 MODELS = {  # name: CInCFlow options
     'glow-affine': dict(conv='1x1', coupling='affine'),
@@ -440,7 +440,7 @@ def report(args, command, results, wall_s, planned):
   run_minutes = sum(r['wall_s'] for r in results) / 60
   common.write_markdown(
       args.out, suite.TITLE, command,
-      common.machine_description(args.threads) +
+      provenance.machine(args.threads) +
       f'; {args.jobs} worker process(es)',
       ['dataset', 'model', suite.KNOB, 'parameters', 'steps', 'seeds',
        'test bits/dim (mean)', 'sd', 'wall min / run', 'CPU min / run'],

@@ -71,9 +71,11 @@ class Results:
     if self.section is not None:
       text = text.split(f'## {self.section}:', 1)[1]
     line = re.search(r'^Machine: (.*)$', text, re.MULTILINE).group(1)
-    cpu, _, threads = line.split(';')[0].split(', ')
+    parts = line.split(';')[0].split(', ')
+    described = (f'{parts[0]}, {parts[2]}' if len(parts) == 3
+                 else line.split(' (')[0])
     stale = re.search(r'^Stale: ', text, re.MULTILINE)
-    return f'{cpu}, {threads}' + (', stale: the file says why' if stale else '')
+    return described + (', stale: the file says why' if stale else '')
 
 
 def _unique(header):

@@ -17,6 +17,7 @@ import itertools
 import numpy as np
 
 from benchmarks import common
+from training import provenance
 
 ARCHS = {'cifar10': dict(levels=3, depth=32, hidden_width=512),
          'small_d4': dict(levels=3, depth=4, hidden_width=512),
@@ -118,7 +119,7 @@ def main(argv=None):
                                     100, argv)
   table = common.ResultsTable(
       out, 'Sampling and log_prob time', command,
-      common.machine_description(args.threads),
+      provenance.machine(args.threads),
       ['arch', 'conv', 'coupling', f'sample {args.batch} s', 'vs Glow',
        f'log_prob {args.batch} s', 'vs Glow', 'conv inverses'],
       notes=['"vs Glow": ratio to conv=1x1 with the same coupling, same run '

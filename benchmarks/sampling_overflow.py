@@ -22,6 +22,7 @@ import collections
 import numpy as np
 
 from benchmarks import common
+from training import provenance
 
 
 def _largest_inputs(records):
@@ -114,7 +115,7 @@ def main(argv=None):
   out = args.out or f'benchmarks/results/sampling_overflow_{name}.md'
   common.write_markdown(
       out, f'Sampling overflow: {name}', command,
-      common.machine_description(args.threads),
+      provenance.machine(args.threads),
       ['inputs', 'non-finite samples', 'largest conditioner input',
        'smallest coupling scale', 'non-finite samples: first coupling '
        'past the test range (count)'], rows,

@@ -19,7 +19,7 @@ import subprocess
 import sys
 
 from benchmarks import common
-from training import files
+from training import files, provenance
 
 TEMPERATURES = (0.7, 1.0)
 
@@ -110,7 +110,7 @@ def main(argv=None):
             'sd'] + [f'non-finite samples at T = {t}' for t in TEMPERATURES]
   common.write_markdown(
       args.out, 'Bounded scales: held-out bits/dim and non-finite samples',
-      command, common.machine_description(1), header, rows, notes=[
+      command, provenance.machine(1), header, rows, notes=[
           f'Each run: `python -m training train --preset demo --dataset DATA '
           f'--levels 3 --steps {args.steps} --seed S --threads 1 --scale '
           'SCALE [--log-scale-bound C]` (the demo CInC flow with Quad '

@@ -10,6 +10,7 @@ standard-normal inputs for a random spectrum (log w ~ N(0, 0.5)).
 import numpy as np
 
 from benchmarks import common
+from training import provenance
 
 SHAPES = ((16, 16, 12), (8, 8, 24), (4, 4, 48))
 
@@ -40,7 +41,7 @@ def main(argv=None):
   args, command = common.parse(parser, argv)
   table = common.ResultsTable(
       args.out, 'SymmetricConv: inverse vs forward', command,
-      common.machine_description(args.threads),
+      provenance.machine(args.threads),
       ['DCT', 'H x W x C', 'forward ms', 'inverse ms', 'inverse / forward',
        'max round-trip error'],
       notes=[f'Batch {args.batch}, float32, median of {args.repeats} runs '

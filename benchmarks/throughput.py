@@ -11,6 +11,7 @@ to Glow with the same coupling in the same run.
 import numpy as np
 
 from benchmarks import common
+from training import provenance
 from benchmarks.sampling import ARCHS, IMAGE, every_model, grid_options
 
 
@@ -37,7 +38,7 @@ def main(argv=None):
                                     64, argv)
   table = common.ResultsTable(
       out, 'Training throughput', command,
-      common.machine_description(args.threads),
+      provenance.machine(args.threads),
       ['arch', 'conv', 'coupling', 's / step', 'steps / s',
        'step time vs Glow'],
       notes=[f'Batch {args.batch}, float32, one Adamax step of '

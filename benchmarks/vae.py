@@ -45,7 +45,7 @@ import time
 import numpy as np
 
 from benchmarks import common
-from training import files
+from training import files, provenance
 
 POSTERIORS = ('gaussian', 'iaf', 'conf', 'conf_lu', 'conf_elu')
 PIXELS = 784
@@ -517,7 +517,7 @@ def report(args, command, results, refits=()):
   notes += _refit_table(refits)
   common.write_markdown(
       args.out, 'VAE posteriors on binarized MNIST', command,
-      common.machine_description(args.threads),
+      provenance.machine(args.threads),
       ['posterior', 'flow parameters', 'seeds', 'test -ELBO', 'sd',
        'test NLL', 'sd', 'NLL standard error',
        'inference gap (-ELBO - NLL)', 'CPU min / run'], rows, notes)

@@ -19,6 +19,7 @@ is stopped and reported as such rather than swapping the machine.
 import time
 
 from benchmarks import common
+from training import provenance
 from benchmarks import sampling
 
 KINDS = ('sample', 'train')
@@ -114,7 +115,7 @@ def main(argv=None):
                'first call s plain / XLA', 'peak GB plain / XLA']
   table = common.ResultsTable(
       out, 'XLA against plain graphs on CPU', command,
-      common.machine_description(args.threads), header,
+      provenance.machine(args.threads), header,
       notes=[f'Median of {args.repeats} calls after the first; the first '
              'call traces (and with XLA compiles) the graph. Each cell runs '
              'in a fresh process; peak GB is its peak resident memory '

@@ -301,15 +301,57 @@ def test_sampling_overflow_finds_where_samples_leave_the_test_range():
   assert bad == 8 and exits == {'coupling_l2s3': 8}, exits
 
 
-def test_long_run_commands_carry_each_run_s_options():
+def test_long_run_options_apply_from_the_step_their_plan_names():
   import argparse
   from benchmarks import long_runs
-  args = argparse.Namespace(data='DATA', steps=10, threads=1,
+  args = argparse.Namespace(data='DATA', steps=50_000, threads=1,
                             checkpoint_every=5, runs='RUNS')
-  mnist = long_runs.train_command(args, 'mnist')
-  assert mnist[mnist.index('--clip-norm') + 1] == '100'
-  assert mnist[mnist.index('--preset') + 1] == 'mnist_conf'
-  assert '--clip-norm' not in long_runs.train_command(args, 'cifar10')
+
+  def command(dataset, step):
+    line = long_runs.train_command(args, dataset, step)
+    return line, int(line[line.index('--steps') + 1])
+
+  fresh, stop = command('mnist', 0)
+  assert '--clip-norm' not in fresh and '--ema' not in fresh
+  assert stop == 24_500 and fresh[fresh.index('--preset') + 1] == 'mnist_conf'
+  clipped, stop = command('mnist', 24_500)
+  assert clipped[clipped.index('--clip-norm') + 1] == '100'
+  assert '--lr-drops' not in clipped and stop == 31_507
+  dropped, stop = command('mnist', 40_000)
+  assert dropped[dropped.index('--lr-drops') + 1] == '31507=1e-4'
+  assert '--ema' in dropped and stop == 50_000
+  bounded, stop = command('mnist_bounded', 0)
+  assert '--ema' in bounded and '--clip-norm' not in bounded
+  assert stop == 50_000
+
+
+def test_a_long_run_invocation_continues_into_the_next_segment(
+    tmp_path, monkeypatch):
+  import argparse
+  from benchmarks import long_runs
+  run = tmp_path / 'mnist'
+  started = []
+
+  class Training:
+    """Stands for the training CLI: 'trains' to its --steps and exits."""
+
+    def __init__(self, command):
+      started.append(command)
+      self.stop = int(command[command.index('--steps') + 1])
+
+    def wait(self, timeout=None):
+      (run / 'checkpoints').mkdir(parents=True, exist_ok=True)
+      (run / 'checkpoints' / 'checkpoint').write_text(
+          f'model_checkpoint_path: "ckpt-{self.stop}"\n')
+      return 0
+
+  monkeypatch.setattr(long_runs.subprocess, 'Popen', Training)
+  args = argparse.Namespace(data='DATA', steps=40_000, threads=1,
+                            checkpoint_every=5, runs=str(tmp_path), hours=None)
+  assert long_runs.train(args, 'mnist') == 0
+  assert [c[c.index('--steps') + 1] for c in started] == [
+      '24500', '31507', '40000']
+  assert '--ema' in started[2] and '--ema' not in started[1]
 
 
 def test_a_fresh_process_past_its_memory_cap_is_stopped():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from training import __main__ as cli
-from training import callbacks
+from training import callbacks, provenance
 
 TINY = ['train', '--preset', 'demo', '--dataset', 'digits', '--depth', '1',
         '--hidden-width', '8', '--batch-size', '250']  # 6 steps per epoch
@@ -119,3 +119,9 @@ def test_settings_change_the_config_only_when_they_train(tmp_path, capsys):
   config = json.loads(path.read_text())
   assert config['lr'] == 1e-4
   assert config['segments'] == [{'from_step': 6, 'lr': [2e-3, 1e-4]}]
+  # Each invocation that trained is recorded, with where and how it ran.
+  first, second = provenance.read(out)
+  assert (first['from_step'], second['from_step']) == (0, 6)
+  assert '--lr 1e-4' in second['command'] and '--lr' not in first['command']
+  assert second['machine'].startswith(provenance.cpu())
+  assert second['code'] == provenance.code_version() != ''

@@ -69,7 +69,8 @@ def _train(args):
   import keras
   import tensorflow as tf
   from tfp_invconv import replicas
-  from training import artifacts, callbacks, data, distribute, presets
+  from training import (artifacts, callbacks, data, distribute, presets,
+                        provenance)
 
   _stop_on_signals()
   strategy = args.distribution
@@ -133,6 +134,7 @@ def _train(args):
     return
   # After a successful restore only, and noting what changed from this step.
   artifacts.save_config(out, artifacts.with_segment(saved, config, step))
+  provenance.record(out, step, args.threads, args.argv)
   history_path = os.path.join(out, 'history.csv')
   callbacks.truncate_history(history_path, step)
   if step:
@@ -582,6 +584,7 @@ def main(argv=None):
       before_first_op=_strategy_maker(strategy, cpu_replicas))
   args = parser().parse_args(argv)
   args.distribution = distribution
+  args.argv = sys.argv[1:] if argv is None else list(argv)
   from training import data
   try:
     args.handler(args)
