@@ -189,16 +189,26 @@ def _provenance(spec, run_dir):
                     *([spec['unrecorded'], ''] if 'unrecorded' in spec
                       else [])]
   lines += [f'Machine: {invocations[-1]["machine"]}', '',
-            '| from step | started | threads | machine | code |',
-            '|---|---|---|---|---|']
-  lines += [f'| {i["from_step"]:,} | {i["started"]} | {i["threads"]} | '
-            f'{i["machine"].split(",")[0]} | {i["code"]} |'
-            for i in invocations]
+            '| from step | to step | started | threads | machine | code | '
+            'CPU hours |', '|---|---|---|---|---|---|---|']
+  lines += [f'| {i["from_step"]:,} | {_recorded(i, "to_step", ",")} | '
+            f'{i["started"]} | {i["threads"]} | '
+            f'{i["machine"].split(",")[0]} | {i["code"]} | '
+            f'{_recorded(i, "cpu_hours", ".2f")} |' for i in invocations]
+  spent = [i['cpu_hours'] for i in invocations if 'cpu_hours' in i]
+  lines += ['', f'CPU hours of the recorded invocations: {sum(spent):.2f} '
+            '(work a resume discarded included; an invocation killed '
+            'outright records none).']
   first = invocations[0]['from_step']
   if first:
-    lines += ['', f'Steps 0 to {first:,}: not recorded (trained before runs '
+    lines += [f'Steps 0 to {first:,}: not recorded (trained before runs '
               'recorded their invocations). ' + spec.get('unrecorded', '')]
   return lines + ['']
+
+
+def _recorded(invocation, key, spec):
+  return format(invocation[key], spec) if key in invocation else '-'
+
 
 
 def _hours(curve, key, i):

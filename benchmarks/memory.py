@@ -6,11 +6,15 @@ For each depth D: a CInCFlow at the CIFAR-10 architecture (3 levels, width
 mode: 'recompute' (each flow step's activations recomputed from its kept
 input) and 'inverse' (each step's input rebuilt from the level's output by
 the exact inverses, then its activations recomputed). Each configuration
-runs in a fresh process. After a first step (tracing and ActNorm's
-initialisation) TensorFlow's CPU allocator statistics are reset, and a
-step's peak is the allocator's peak above the tensors held before it
-(weights, optimizer state): the activations and gradients. Step time:
-median of `--repeats` steps.
+runs in a fresh process, which initialises ActNorm from the batch (as
+`fit` does) and takes a first step (tracing). Two peaks:
+- resident: the process's peak resident memory (VmHWM) over everything,
+  TensorFlow's runtime, tracing and the weights included: what a user's
+  machine must hold;
+- allocator: after the first step TensorFlow's CPU allocator statistics are
+  reset, and a step's peak is the allocator's peak above the tensors held
+  before it (weights, optimizer state): the activations and gradients.
+Step time: median of `--repeats` steps.
 
   python -m benchmarks.memory --threads 1 --depths 8 16 32
 """
@@ -37,6 +41,7 @@ def measure_here(depth, memory_saving, batch, repeats):
                     num_levels=256, seed=0)
   model.compile(optimizer=keras.optimizers.Adamax(1e-3))
   pixels = np.random.default_rng(0).integers(0, 256, (batch,) + IMAGE)
+  model.initialize(pixels)
   iterator = iter(tf.data.Dataset.from_tensors(pixels).repeat())
   model.make_train_function()
   step = lambda: model.train_function(iterator)['bpd'].numpy()
@@ -49,12 +54,14 @@ def measure_here(depth, memory_saving, batch, repeats):
 
 
 def measure(depth, memory_saving, args):
-  """Runs `measure_here` in a fresh process."""
+  """Runs `measure_here` in a fresh process: (resident peak MiB, allocator
+  peak MiB, median step seconds)."""
   code = ('import json; from benchmarks import common, memory; '
           f'common.set_threads({args.threads}); '
           f'print(json.dumps(memory.measure_here({depth}, {memory_saving!r}, '
           f'{args.batch}, {args.repeats})))')
-  return common.run_python(code)[0]
+  (allocator_mib, seconds), resident_gb = common.run_python(code)
+  return resident_gb * 1024, allocator_mib, seconds
 
 
 def main(argv=None):
@@ -66,25 +73,32 @@ def main(argv=None):
                       choices=MODES, help='memory-saving modes to compare '
                                           'with the plain step')
   args, command = common.parse(parser, argv)
-  header = ['D', 'peak MiB (plain)']
-  header += [f'peak MiB ({mode})' for mode in args.modes]
-  header += [f'plain / {mode}' for mode in args.modes]
-  header += ['step s (plain)'] + [f'step s ({mode})' for mode in args.modes]
+  configs = ['plain'] + list(args.modes)
+  header = ['D']
+  for peak in ('resident', 'allocator'):
+    header += [f'{peak} peak MiB ({c})' for c in configs]
+    header += [f'{peak}: plain / {mode}' for mode in args.modes]
+  header += [f'step s ({c})' for c in configs]
   header += [f'{mode} / plain time' for mode in args.modes]
   table = common.ResultsTable(
       args.out, 'Training-step memory with and without memory saving',
       command, provenance.machine(args.threads), header,
-      notes=['Peak: TensorFlow\'s CPU allocator peak during the steps, '
-             'above the tensors held before them (weights, optimizer '
-             'state). Fresh process per cell.'])
+      notes=['Resident peak: the process\'s VmHWM (TensorFlow\'s runtime, '
+             'tracing, weights and optimizer state included). Allocator '
+             'peak: TensorFlow\'s CPU allocator peak during the steps after '
+             'the first, above the tensors held before them (weights, '
+             'optimizer state). ActNorm initialised from the batch; fresh '
+             'process per cell.'])
   for depth in args.depths:
-    plain_mib, plain_s = measure(depth, False, args)
-    saving = [measure(depth, mode, args) for mode in args.modes]
-    table.add([depth, f'{plain_mib:.0f}']
-              + [f'{mib:.0f}' for mib, _ in saving]
-              + [f'{plain_mib / mib:.2f}' for mib, _ in saving]
-              + [f'{plain_s:.2f}'] + [f'{s:.2f}' for _, s in saving]
-              + [f'{s / plain_s:.2f}' for _, s in saving])
+    cells = [measure(depth, False, args)] + [
+        measure(depth, mode, args) for mode in args.modes]
+    row = [depth]
+    for peak in (0, 1):
+      row += [f'{cell[peak]:.0f}' for cell in cells]
+      row += [f'{cells[0][peak] / cell[peak]:.2f}' for cell in cells[1:]]
+    row += [f'{cell[2]:.2f}' for cell in cells]
+    row += [f'{cell[2] / cells[0][2]:.2f}' for cell in cells[1:]]
+    table.add(row)
   print(f'wrote {args.out}')
 
 

@@ -4,7 +4,8 @@ For each conv in {1x1 (Glow), emerging, cinc} x coupling: the median time to
 sample a batch (the decode graph of `FlowModel`, with its exact inverses)
 and of one training step (`fit` on one batch, Adamax), plain and compiled
 with XLA, and the first call's time of each (tracing plus, with XLA,
-compilation). Same randomly initialised weights in both; CInC/emerging
+compilation). XLA's compile time is the difference of the two first calls:
+both trace the same graph. Same randomly initialised weights in both; CInC/emerging
 kernels get off-centre taps of std 0.05 as in `benchmarks.sampling`. XLA is
 the path GPUs and TPUs take; on a CPU it fuses the element-wise work between
 the convolutions and matrix products.
@@ -76,15 +77,17 @@ def measure(arch, conv, coupling, kind, jit_compile, args):
 
 
 def _cells(times, peak_gb, max_gb):
-  """Table cells of one kind: plain s, XLA s, ratio, first calls, peak GB."""
+  """Table cells of one kind: plain s, XLA s, ratio, first calls, compile
+  s, peak GB."""
   def seconds(t, i):
     return f'{t[i]:.2f}' if t else '-'
   plain, xla = times
   ratio = f'{xla[1] / plain[1]:.2f}' if plain and xla else '-'
   first = f'{seconds(plain, 0)} / {seconds(xla, 0)}'
+  compile_s = f'{xla[0] - plain[0]:.2f}' if plain and xla else '-'
   peaks = ' / '.join(f'{gb:.1f}' if t else f'> {max_gb:g} (stopped)'
                      for t, gb in zip(times, peak_gb))
-  return [seconds(plain, 1), seconds(xla, 1), ratio, first, peaks]
+  return [seconds(plain, 1), seconds(xla, 1), ratio, first, compile_s, peaks]
 
 
 def main(argv=None):
@@ -112,7 +115,8 @@ def main(argv=None):
     kind = {'sample': f'sample {args.batch}',
             'train': f'train step {args.train_batch}'}[kind]
     header += [f'{kind} s (plain)', 'XLA', 'XLA / plain',
-               'first call s plain / XLA', 'peak GB plain / XLA']
+               'first call s plain / XLA', 'XLA compile s',
+               'peak GB plain / XLA']
   table = common.ResultsTable(
       out, 'XLA against plain graphs on CPU', command,
       provenance.machine(args.threads), header,

@@ -374,3 +374,38 @@ def test_a_curve_with_an_infinite_test_point_is_not_projected():
   assert long_runs.projected_steps(falling, 1.5) > 3200
   falling['val_bpd'][-1] = float('inf')
   assert long_runs.projected_steps(falling, 1.5) is None
+
+
+def test_xla_compile_time_is_the_first_calls_difference():
+  from benchmarks import xla
+  cells = xla._cells([(10., 1.), (14.5, 1.5)], [1.0, 2.0], 14.)
+  assert cells == ['1.00', '1.50', '1.50', '10.00 / 14.50', '4.50',
+                   '1.0 / 2.0']
+  stopped = xla._cells([(10., 1.), None], [1.0, 15.0], 14.)
+  assert stopped[2] == stopped[4] == '-' and stopped[5].endswith('(stopped)')
+
+
+def test_a_long_run_report_lists_every_recorded_invocation(tmp_path):
+  from benchmarks import long_runs
+  from training import files
+  files.write_json(str(tmp_path / 'invocations.json'), [
+      dict(from_step=500, started='2026-01-01T00:00:00+00:00', command='c',
+           threads=1, machine='Intel(R) Xeon(R) Processor, 2 logical cores, '
+           'threads=1; Python 3.11.7, TensorFlow 2.21.0', code='abc1234',
+           to_step=900, cpu_hours=0.25),
+      dict(from_step=800, started='2026-01-02T00:00:00+00:00', command='c',
+           threads='all', machine='AMD EPYC, 2 logical cores, threads=all; '
+           'Python 3.11.7, TensorFlow 2.21.0', code='abc1235', to_step=1000,
+           cpu_hours=0.5)])
+  lines = long_runs._provenance(long_runs.RUNS['mnist_bounded'], str(tmp_path))
+  assert lines[0] == 'Plan: from step 0: `--ema`.'
+  assert lines[2].startswith('Machine: AMD EPYC, 2 logical cores, threads=all')
+  assert '| 500 | 900 | 2026-01-01T00:00:00+00:00 | 1 | Intel(R) Xeon(R) ' \
+         'Processor | abc1234 | 0.25 |' in lines
+  assert '| 800 | 1,000 | 2026-01-02T00:00:00+00:00 | all | AMD EPYC | ' \
+         'abc1235 | 0.50 |' in lines
+  # The second invocation resumed from step 800: the 100 steps the first
+  # trained past its last checkpoint count in the total.
+  assert any(l.startswith('CPU hours of the recorded invocations: 0.75 ')
+             for l in lines)
+  assert any(l.startswith('Steps 0 to 500: not recorded') for l in lines)

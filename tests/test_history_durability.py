@@ -125,3 +125,5 @@ def test_settings_change_the_config_only_when_they_train(tmp_path, capsys):
   assert '--lr 1e-4' in second['command'] and '--lr' not in first['command']
   assert second['machine'].startswith(provenance.cpu())
   assert second['code'] == provenance.code_version() != ''
+  assert (first['to_step'], second['to_step']) == (6, 12)
+  assert first['cpu_hours'] > 0 and second['cpu_hours'] > 0

@@ -174,6 +174,8 @@ def _train(args):
     if not replicas.is_multi_worker(strategy):
       raise
     distribute.restart_after_lost_peer(state.manager.latest_checkpoint)
+  finally:
+    provenance.finish(out, state.step)
   print(f'trained {state.step} steps')
   print(f'weights: {os.path.join(out, artifacts.WEIGHTS)}\n'
         f'samples: {os.path.join(out, "samples.png")}\n'

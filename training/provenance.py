@@ -2,17 +2,23 @@
 
 A training run appends one record per invocation to `invocations.json` in
 its folder, so a run resumed across machines, thread counts and code
-versions says which steps each of them trained.
+versions says which steps each of them trained. When an invocation ends
+(completed, interrupted or failed) its record gains the step it reached and
+the CPU hours it spent: their sum counts the work a resume discarded (steps
+after the last checkpoint), which the run's checkpointed clock does not. A
+process killed outright leaves its record without them.
 """
 
 import datetime
 import os
 import platform
 import subprocess
+import time
 
 from training import files
 
 INVOCATIONS = 'invocations.json'
+_cpu_at_start = {}  # run folder: this process's CPU seconds when it started
 
 
 def cpu():
@@ -55,6 +61,7 @@ def record(out, from_step, threads, argv):
   """Appends this invocation (from which step, its command line `argv`,
   threads, machine and code) to `out`/invocations.json."""
   path = os.path.join(out, INVOCATIONS)
+  _cpu_at_start[out] = time.process_time()
   invocations = files.read_json(path) or []
   invocations.append(dict(
       from_step=from_step,
@@ -63,6 +70,15 @@ def record(out, from_step, threads, argv):
       command=' '.join(['python -m training'] + argv),
       threads=threads or 'all', machine=machine(threads),
       code=code_version()))
+  files.write_json(path, invocations)
+
+
+def finish(out, to_step):
+  """Adds the step reached and this process's CPU hours to the last record."""
+  path = os.path.join(out, INVOCATIONS)
+  invocations = files.read_json(path)
+  seconds = time.process_time() - _cpu_at_start.pop(out)
+  invocations[-1].update(to_step=to_step, cpu_hours=round(seconds / 3600, 4))
   files.write_json(path, invocations)
 
 
