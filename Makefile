@@ -15,7 +15,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 install: $(VENV)/.installed
 
 test: install
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -ra tests
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -ra -n 2 --dist loadfile tests
 
 demo: install
 	$(PY) -m training train --preset demo --dataset digits --steps $(DEMO_STEPS) --out $(OUT)

@@ -36,13 +36,16 @@ def parse(parser, argv):
 
 
 def command_line(name, args):
-  """The command that reruns `benchmarks.<name>` with `args` (bar --out)."""
-  options = ' '.join(
-      f'--{k.replace("_", "-")} '
-      f'{" ".join(map(str, v)) if isinstance(v, list) else v}'
-      for k, v in vars(args).items() if k not in ('out', 'suite')
-      and v is not None)
-  return f'python -m benchmarks.{name} {options}'
+  """The command that reruns `benchmarks.<name>` with `args` (bar --out);
+  a flag appears when it is set."""
+  def option(key, value):
+    flag = f'--{key.replace("_", "-")}'
+    if isinstance(value, bool):
+      return flag
+    return f'{flag} {" ".join(map(str, value)) if isinstance(value, list) else value}'
+  return ' '.join([f'python -m benchmarks.{name}'] + [
+      option(k, v) for k, v in vars(args).items()
+      if k not in ('out', 'suite') and v is not None and v is not False])
 
 
 def add_model_source(parser):

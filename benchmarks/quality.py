@@ -532,7 +532,6 @@ def main(argv=None, suite='benchmarks.quality'):
     if _steps(args, name) % args.eval_every:
       parser.error('--steps must be a multiple of --eval-every')
   report_only = args.report_only
-  del args.report_only  # not part of the command that reproduces the table
   command = common.command_line(parser.prog, args)  # workers set --threads
   start = time.perf_counter()
   runs = plan(args)

@@ -624,7 +624,6 @@ def main(argv=None):
   parser.add_argument('--report-only', action='store_true')
   args, command = common.parse(parser, argv)
   report_only = args.report_only
-  command = command.replace(f' --report-only {report_only}', '')
   with np.load(os.path.join(args.data, 'mnist.npz')) as arrays:
     train = arrays['x_train'].reshape(-1, PIXELS).astype(np.float32)
     test = _binarized(arrays['x_test'].reshape(-1, PIXELS).astype(

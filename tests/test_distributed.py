@@ -168,8 +168,8 @@ def test_cli_two_workers_match_one_device_and_resume(
   np.testing.assert_allclose(weights_bpd, cli_single_device[1], rtol=1e-4)
   # Only the chief writes into --out.
   assert sorted(os.listdir(out)) == sorted(
-      ['bpd.png', 'checkpoints', 'config.json', 'history.csv', 'logs',
-       'model.weights.h5', 'samples.png'])
+      ['bpd.png', 'checkpoints', 'config.json', 'history.csv',
+       'invocations.json', 'logs', 'model.weights.h5', 'samples.png'])
   # Both resume from the chief's checkpoint.
   chief, worker = [_finished(p) for p in _workers(out, 9)]
   assert 'resuming from step 6' in chief and 'resuming from step 6' in worker

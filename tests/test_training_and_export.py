@@ -131,6 +131,11 @@ def _check_worst_images(printed, num_images, png):
       (sum(worst) + (num_images - len(worst)) * rest) / num_images, mean,
       atol=2e-3)
   assert os.path.exists(png)
+  with open(png.replace('.png', '.json')) as f:
+    report = json.load(f)
+  assert report['images'] == num_images and '--worst' in report['command']
+  np.testing.assert_allclose(list(report['worst'].values()), worst, rtol=1e-3)
+  np.testing.assert_allclose(report['mean_of_the_others'], rest, rtol=1e-3)
 
 
 def _fail(module, *argv):

@@ -221,29 +221,35 @@ def _evaluate(args):
   if args.run:
     scores.record(args.run, bpd, dataset)
   if args.worst:
-    _show_worst(args, test, bpd, config['num_levels'])
+    _show_worst(args, test, bpd, config['num_levels'], dataset)
   return float(np.mean(bpd))
 
 
-def _show_worst(args, test, bpd, num_levels):
+def _show_worst(args, test, bpd, num_levels, dataset):
   """Prints the test images of highest bits/dim and their share of the
-  mean, and saves them as a PNG: a mean that a few images dominate says
-  so here."""
+  mean, and saves them as a PNG and their numbers as JSON beside it: a mean
+  that a few images dominate says so here."""
   import numpy as np
-  from training import artifacts
+  from training import artifacts, files
   from training.scores import formatted
   worst = np.argsort(-np.nan_to_num(bpd, nan=np.inf))[:args.worst]
   rest = np.delete(bpd, worst)
+  added = np.mean(bpd) - np.mean(rest)
   print(f'the {len(worst)} highest (test image: bits/dim): ' + ', '.join(
       f'{i}: {formatted(bpd[i])}' for i in worst))
-  print(f'they add {formatted(np.mean(bpd) - np.mean(rest))} to the mean; the '
+  print(f'they add {formatted(added)} to the mean; the '
         f'other {len(rest)} average {formatted(np.mean(rest))}')
   images = next(iter(test.images.batch(int(worst.max()) + 1))).numpy()
   path = _output(args, 'worst_test_images.png')
   artifacts.save_grid(path, images[worst], num_levels, rows=len(worst),
                       title='highest bits/dim',
                       row_labels=[f'{i}: {formatted(bpd[i])}' for i in worst])
-  print(f'images: {path}')
+  report = os.path.splitext(path)[0] + '.json'
+  files.write_json(report, dict(
+      command=' '.join(['python -m training'] + args.argv), dataset=dataset,
+      images=len(bpd), worst={int(i): float(bpd[i]) for i in worst},
+      added_to_the_mean=float(added), mean_of_the_others=float(np.mean(rest))))
+  print(f'images: {path}\nnumbers: {report}')
 
 
 def _sample(args):
