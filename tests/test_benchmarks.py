@@ -409,3 +409,22 @@ def test_a_long_run_report_lists_every_recorded_invocation(tmp_path):
   assert any(l.startswith('CPU hours of the recorded invocations: 0.75 ')
              for l in lines)
   assert any(l.startswith('Steps 0 to 500: not recorded') for l in lines)
+
+
+def test_spikes_sum_the_rises_and_rank_them_against_the_final_bits(tmp_path):
+  from benchmarks import spikes
+  assert spikes.rises([5., 4., 4.5, 3., 3.2, 3.1]) == pytest.approx((0.7, 0.5))
+  assert spikes.rises([3., 2., 1.]) == (0., 0.)
+  curves = {0: [4., 3., 2.], 1: [4., 3., 3.5, 2.], 2: [4., 5., 3., 4., 2.]}
+  for seed, curve in curves.items():
+    (tmp_path / f'mnist_glow-affine_seed{seed}.json').write_text(json.dumps(
+        dict(model='glow-affine', seed=seed, curve_bpd=curve,
+             test_bpd=2. + seed)))
+  out = tmp_path / 'spikes.md'
+  spikes.main(['--runs', str(tmp_path), '--models', 'glow-affine', '--out',
+               str(out)])
+  text = out.read_text()
+  assert '| glow-affine | 2 | 2.000 | 1.000 | 4.0000 |' in text
+  assert 'over these 3 runs: 1.00 (two-sided p = 0.000)' in text
+  with pytest.raises(FileNotFoundError, match='no saved run of conf'):
+    spikes.main(['--runs', str(tmp_path), '--models', 'conf'])
