@@ -15,6 +15,8 @@ deterministic, so they can be compared across processes. An empty batch
 
 import tensorflow as tf
 
+from tfp_invconv import latent
+
 
 class FlowServing(tf.Module):
   """tf.functions over a FlowModel with fixed input signatures."""
@@ -103,9 +105,8 @@ class FlowServing(tf.Module):
             temperature, message='temperature must be finite and > 0')]
     with tf.control_dependencies(checks):
       num = tf.identity(num)
-    z = tf.random.stateless_normal(
-        tf.stack([num, self.model.flow.latent_size]),
-        seed=tf.stack([seed, 0]), dtype=self.model.dtype_float)
+    z = latent.base_draws(num, self.model.flow.latent_size,
+                          self.model.dtype_float, self.model.base_df, seed)
     z = z * tf.cast(temperature, self.model.dtype_float)
     outputs = self._per_example(self._decoded, z)
     return {'images': outputs['images'], 'finite': outputs['finite']}

@@ -258,3 +258,16 @@ def test_an_option_of_another_coupling_is_not_checked():
   with pytest.raises(ValueError, match='conf_growth must be one of'):
     ti.CInCFlow((8, 8, 3), levels=2, depth=1, hidden_width=8,
                 coupling='conf', conf_growth='linear')
+
+
+@pytest.mark.parametrize('df', [None, 10.])
+def test_the_base_is_the_standard_normal_or_student_t(df):
+  from scipy import stats
+  z = np.array([[0., 1.5, -3., 1e3]], np.float64)
+  base = ti.flows.base_distribution(4, tf.float64, df)
+  density = stats.norm() if df is None else stats.t(df)
+  np.testing.assert_allclose(base.log_prob(z), density.logpdf(z).sum(),
+                             rtol=1e-12)
+  # At |z| = 1e3 the t costs ~ (df + 1) log|z| nats, the normal z^2 / 2.
+  cost = -float(base.log_prob(z)[0])
+  assert cost < 100 if df else cost > 4e5

@@ -109,7 +109,7 @@ def test_the_eta_after_a_resume_leaves_out_the_first_step(monkeypatch, capsys):
 def test_settings_change_the_config_only_when_they_train(tmp_path, capsys):
   out = str(tmp_path / 'run')
   path = tmp_path / 'run' / 'config.json'
-  cli.main(TINY + ['--steps', '6', '--out', out])
+  cli.main(TINY + ['--steps', '6', '--base-df', '10', '--out', out])
   before = path.read_text()
   cli.main(TINY + ['--steps', '6', '--lr', '1e-4', '--out', out])
   assert path.read_text() == before
@@ -117,10 +117,14 @@ def test_settings_change_the_config_only_when_they_train(tmp_path, capsys):
       capsys.readouterr().out)
   cli.main(TINY + ['--steps', '12', '--lr', '1e-4', '--out', out])
   config = json.loads(path.read_text())
-  assert config['lr'] == 1e-4
+  assert config['lr'] == 1e-4 and config['base_df'] == 10  # kept on resume
   assert config['segments'] == [{'from_step': 6, 'lr': [2e-3, 1e-4]}]
+  cli.main(TINY + ['--steps', '13', '--lr', '1e-4', '--base-df', '0', '--out',
+                   out])
+  assert json.loads(path.read_text())['segments'][-1] == {
+      'from_step': 12, 'base_df': [10, None]}
   # Each invocation that trained is recorded, with where and how it ran.
-  first, second = provenance.read(out)
+  first, second, _ = provenance.read(out)
   assert (first['from_step'], second['from_step']) == (0, 6)
   assert '--lr 1e-4' in second['command'] and '--lr' not in first['command']
   assert second['machine'].startswith(provenance.cpu())

@@ -75,3 +75,20 @@ def test_manipulate_and_interpolate_commands_on_mock_celeba(tmp_path):
   assert (tmp_path / 'run' / 'manipulate_Smiling.png').exists()
   assert (tmp_path / 'run' / 'interpolation.png').exists()
   assert np.load(f'{run}/direction_Smiling.npy').shape == (64 * 64 * 3,)
+
+
+def test_base_draws_are_seeded_normal_or_student_t():
+  import tensorflow as tf
+  from scipy import stats
+  normal = latent.base_draws(4, 5, tf.float64, seed=3)
+  np.testing.assert_array_equal(
+      normal, tf.random.stateless_normal([4, 5], [3, 0], dtype=tf.float64))
+  draws = latent.base_draws(4000, 5, tf.float64, df=4., seed=3)
+  np.testing.assert_array_equal(
+      draws, latent.base_draws(4000, 5, tf.float64, df=4., seed=3))
+  assert not np.array_equal(draws, latent.base_draws(4000, 5, tf.float64,
+                                                     df=4., seed=4))
+  # 20,000 draws of t_4 pass a KS test against t_4 and fail it against N(0, 1).
+  flat = np.ravel(draws)
+  assert stats.kstest(flat, stats.t(4).cdf).pvalue > 0.01
+  assert stats.kstest(flat, stats.norm.cdf).pvalue < 1e-6

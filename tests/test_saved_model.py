@@ -100,3 +100,14 @@ def test_export_repeats_verify_warnings_on_stderr(capsys):
   export_cli._warn_about({'log_prob': 'ok',
                           'sample': f'{verify.WARNING} 4 of 4 samples'})
   assert capsys.readouterr().err == f'sample: {verify.WARNING} 4 of 4 samples\n'
+
+
+def test_sample_draws_from_the_model_s_student_t_base(tmp_path):
+  model = FlowModel(ti.CInCFlow((8, 8, 1), levels=2, depth=1, hidden_width=8),
+                    num_levels=17, base_df=4.)
+  model.initialize(IMAGES)
+  saved_model.export(model, str(tmp_path))
+  served = tf.saved_model.load(str(tmp_path)).signatures['sample'](
+      num=tf.constant(3), temperature=tf.constant(0.7), seed=tf.constant(2))
+  expected, _ = model.to_pixels(model.sample(3, 0.7, seed=2))
+  np.testing.assert_array_equal(served['images'], expected)

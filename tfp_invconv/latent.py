@@ -19,9 +19,10 @@ class LatentSpace:
   signature) the flow runs as it is.
   """
 
-  def __init__(self, flow, jit_compile=lambda: False):
+  def __init__(self, flow, jit_compile=lambda: False, df=None):
     self.flow = flow
     self._jit_compile = jit_compile
+    self.df = df
     self.graphs = {}
 
   def encode(self, x):
@@ -33,13 +34,10 @@ class LatentSpace:
         tf.cast(z, self.flow.float_dtype))
 
   def sample(self, n, temperature=1.0, seed=None):
-    """Decodes n latents from N(0, T^2 I); `seed` makes them reproducible."""
-    shape = [n, self.flow.latent_size]
-    dtype = self.flow.float_dtype
-    if seed is None:
-      z = tf.random.normal(shape, dtype=dtype)
-    else:
-      z = tf.random.stateless_normal(shape, seed=[int(seed), 0], dtype=dtype)
+    """Decodes n base draws times T (N(0, T^2 I) for the normal base);
+    `seed` makes them reproducible."""
+    z = base_draws(n, self.flow.latent_size, self.flow.float_dtype, self.df,
+                   None if seed is None else int(seed))
     return self.decode(z * temperature)
 
   def _in_graph(self, name, fn):
@@ -50,6 +48,28 @@ class LatentSpace:
       self.graphs[key] = tf.function(fn, reduce_retracing=True,
                                      jit_compile=key[1])
     return self.graphs[key]
+
+
+def base_draws(n, latent_size, dtype, df=None, seed=None):
+  """[n, latent_size] draws of the base (`flows.base_distribution`): normal,
+  or Student's t with `df` degrees of freedom as normal / sqrt(chi2_df /
+  df). A seed (an int or scalar tensor, for graphs) fixes them; the normal
+  part is the same with either base."""
+  shape = tf.stack([n, latent_size])
+  if seed is None:
+    z = tf.random.normal(shape, dtype=dtype)
+  else:
+    z = tf.random.stateless_normal(shape, seed=tf.stack([seed, 0]),
+                                   dtype=dtype)
+  if df is None:
+    return z
+  half_df = tf.cast(df, dtype) / 2
+  if seed is None:
+    gamma = tf.random.gamma(shape, half_df, dtype=dtype)
+  else:
+    gamma = tf.random.stateless_gamma(shape, tf.stack([seed, 1]), half_df,
+                                      dtype=dtype)
+  return z * tf.sqrt(half_df / gamma)
 
 
 def interpolate(model, pixels_a, pixels_b, num=8):

@@ -1,11 +1,10 @@
 """FlowModel: a Keras model around a flow, trained on bits per dimension.
 
-The jobs around it live beside it: `pixels.PixelCodec` checks, pads and
-(de)quantizes the images (the bits/dim formula is in its module), and
-`latent.LatentSpace` encodes, decodes and samples in traced graphs.
-FlowModel adds the Keras side: `fit` (ActNorm's data-dependent
-initialisation on the first batch), the train and test steps, and the
-skipped step when a loss or gradient is NaN or Inf.
+`pixels.PixelCodec` checks, pads and (de)quantizes the images (the bits/dim
+formula is in its module); `latent.LatentSpace` encodes, decodes and
+samples in traced graphs. FlowModel adds the Keras side: `fit` (ActNorm's
+data-dependent initialisation on the first batch), the train and test
+steps, and the skipped step when a loss or gradient is NaN or Inf.
 """
 
 import keras
@@ -40,7 +39,7 @@ class FlowModel(keras.Model):
 
   def __init__(self, flow, num_levels=256, seed=None, noise=None,
                dequantizer=None, validate_args=False, pixel_shape=None,
-               **kwargs):
+               base_df=None, **kwargs):
     """Wraps `flow`.
 
     Args:
@@ -58,6 +57,8 @@ class FlowModel(keras.Model):
       pixel_shape: (H, W, C) of the integer images, when smaller than the
         flow's image: they are padded with level 0 at the bottom and right
         (`pixels.PixelCodec`). Defaults to the flow's image shape.
+      base_df: None for the standard normal base, or the degrees of freedom
+        of a Student's t base (`flows.base_distribution`).
     """
     super().__init__(**kwargs)
     self.validate_args = validate_args
@@ -68,17 +69,19 @@ class FlowModel(keras.Model):
       raise ValueError(f'noise must be one of {pixels_lib.NOISES}, got '
                        f'{self.noise!r}.')
     self.flow = flow
-    self.distribution = flows.flow_distribution(flow)
+    self.base_df = base_df
+    self.distribution = flows.flow_distribution(flow, base_df)
     # Listing the flow's Keras layers makes Keras track every weight once.
     self.flow_layers = base.collect_keras_layers(flow)
-    _check_every_variable_is_tracked(flow, self.flow_layers)
+    base.check_every_variable_is_held(flow, self.flow_layers)
     self._actnorms = [b for b in base.walk_bijectors(flow)
                       if isinstance(b, actnorm.ActNorm)]
     self._noise = keras.random.SeedGenerator(seed)
     self.codec = pixels_lib.PixelCodec(
         flow.data_shape, num_levels, pixel_shape, dequantizer, self._noise,
         flow.float_dtype, validate_args)
-    self.latent_space = latent.LatentSpace(flow, lambda: self.jit_compile)
+    self.latent_space = latent.LatentSpace(flow, lambda: self.jit_compile,
+                                           base_df)
     self.bpd_tracker = keras.metrics.Mean(name='bpd')
     self.skipped_tracker = keras.metrics.Sum(name='skipped_steps')
     # Keras casts the inputs of a call to the compute dtype unless told
@@ -91,6 +94,7 @@ class FlowModel(keras.Model):
         super().get_config(), flow=flows.flow_config(self.flow),
         num_levels=self.num_levels, seed=self._seed, noise=self.noise,
         validate_args=self.validate_args, pixel_shape=list(self.pixel_shape),
+        base_df=self.base_df,
         dequantizer=(keras.saving.serialize_keras_object(self.dequantizer)
                      if self.dequantizer else None))
 
@@ -243,15 +247,3 @@ class FlowModel(keras.Model):
     return {m.name: tf.reshape(m.result(), [1]) if multi_worker else m.result()
             for m in metrics}
 
-
-def _check_every_variable_is_tracked(flow, layers):
-  """Refuses a flow with variables that no Keras layer holds: Keras would
-  silently never train them."""
-  held = {id(w.value) for layer in layers for w in layer.weights}
-  stray = [v.name for v in flow.trainable_variables if id(v) not in held]
-  if stray:
-    raise ValueError(
-        f'{len(stray)} trainable variables of the flow (e.g. {stray[0]}) are '
-        'not held by the Keras layer of a FlowBijectorBase, so FlowModel '
-        'cannot train them; create parameters with add_weight on a Keras '
-        'layer (see tfp_invconv.bijectors.base).')

@@ -53,7 +53,8 @@ def _config(args, train_data):
                        warmup_steps=args.warmup_steps)
   config.update(dataset=args.dataset, image_shape=list(train_data.image_shape),
                 num_levels=train_data.num_levels, seed=args.seed,
-                dequantization=args.dequantization, lr_drops=args.lr_drops)
+                dequantization=args.dequantization, lr_drops=args.lr_drops,
+                base_df=args.base_df or None)
   return config
 
 
@@ -89,6 +90,8 @@ def _train(args):
     # A run saved before scales were bounded resumes with the scales it has.
     if saved and getattr(args, key, None) is None:
       config[key] = presets.model_options(saved)[key]
+  if saved and args.base_df is None:  # a run resumes with its base
+    config['base_df'] = saved.get('base_df')
   change = saved and artifacts.architecture_change(saved, config)
   if change:
     raise UsageError(f'{out} holds a run of another architecture ({change}); '
@@ -468,6 +471,12 @@ def parser():
                           '0.999); held-out bits/dim, the saved best weights '
                           'and the samples use it, training and resume use '
                           'the raw weights')
+  train.add_argument('--base-df', type=float, default=None,
+                     help="Student's t base with this many degrees of "
+                          'freedom (0: the standard normal; default: the '
+                          "normal, or a resumed run's base): an image the "
+                          'flow maps far out then costs tens of bits/dim, '
+                          'not 1e10'),
   train.add_argument('--dequantization', default='uniform',
                      choices=['uniform', 'variational', 'center'],
                      help='uniform: uniform noise; variational: a learned '

@@ -45,7 +45,8 @@ def build_model(config, **flow_options):
   noise = 'center' if config.get('dequantization') == 'center' else None
   return FlowModel(flow, num_levels=config['num_levels'],
                    seed=config.get('seed'), dequantizer=dequantizer,
-                   noise=noise, pixel_shape=pixel_shape)
+                   noise=noise, pixel_shape=pixel_shape,
+                   base_df=config.get('base_df'))
 
 
 # What a checkpoint's weights depend on: a run resumed with other values

@@ -312,3 +312,16 @@ def collect_keras_layers(bijector):
     if isinstance(b, FlowBijectorBase):
       layers.update((id(layer), layer) for layer in b.keras_layers)
   return list(layers.values())
+
+
+def check_every_variable_is_held(flow, layers):
+  """Refuses a flow with variables that no Keras layer holds: Keras would
+  silently never train them."""
+  held = {id(w.value) for layer in layers for w in layer.weights}
+  stray = [v.name for v in flow.trainable_variables if id(v) not in held]
+  if stray:
+    raise ValueError(
+        f'{len(stray)} trainable variables of the flow (e.g. {stray[0]}) are '
+        'not held by the Keras layer of a FlowBijectorBase, so FlowModel '
+        'cannot train them; create parameters with add_weight on a Keras '
+        'layer (see tfp_invconv.bijectors.base).')
