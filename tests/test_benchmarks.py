@@ -428,3 +428,34 @@ def test_spikes_sum_the_rises_and_rank_them_against_the_final_bits(tmp_path):
   assert 'over these 3 runs: 1.00 (two-sided p = 0.000)' in text
   with pytest.raises(FileNotFoundError, match='no saved run of conf'):
     spikes.main(['--runs', str(tmp_path), '--models', 'conf'])
+
+
+def test_heavy_tails_and_layer_growth_report_a_flow_s_outlier(tmp_path,
+                                                               monkeypatch):
+  from benchmarks import common, heavy_tails, layer_growth
+  import tfp_invconv as ti
+  from tfp_invconv.model import FlowModel
+  model = FlowModel(ti.CInCFlow((8, 8, 1), levels=2, depth=1, hidden_width=8),
+                    num_levels=256, seed=0)
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 40, (6, 8, 8), np.uint8)
+  images[0, :, 0] = 255  # ink where the others have none
+  model.initialize(images[1:, ..., None])
+  np.savez(tmp_path / 'data.npz', x_train=images, x_test=images)
+  monkeypatch.setattr(common, 'load_model', lambda args: model)
+  heavy = tmp_path / 'heavy.md'
+  heavy_tails.main(['--threads', '0', '--run', 'RUN', '--dataset', str(tmp_path / 'data.npz'),
+                    '--dfs', '5', '--drop', '1', '--out', str(heavy)])
+  normal_row, t_row = [l for l in heavy.read_text().splitlines()
+                       if l.startswith(('| normal', '| t, df = 5'))]
+  assert normal_row.split(' | ')[4].startswith('0: ')  # the outlier is worst
+  assert t_row.split(' | ')[1] != normal_row.split(' | ')[1]  # another base
+  growth = tmp_path / 'growth.md'
+  layer_growth.main(['--threads', '0', '--run', 'RUN', '--data', str(tmp_path / 'data.npz'),
+                     '--indices', '0', '1', '--out', str(growth)])
+  rows = [l for l in growth.read_text().splitlines() if l.startswith('| ')]
+  bpd = model.bits_per_dim(images[:2, ..., None], noise='center')
+  assert rows[1] == (f'| bits/dim | {float(bpd[0]):.4g} | '
+                     f'{float(bpd[1]):.4g} |')
+  layers = [r.split(' | ')[0][2:] for r in rows[3:]]
+  assert layers[0] == 'squeeze1' and layers[-1] == 'reshape'
