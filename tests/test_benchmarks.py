@@ -459,3 +459,26 @@ def test_heavy_tails_and_layer_growth_report_a_flow_s_outlier(tmp_path,
                      f'{float(bpd[1]):.4g} |')
   layers = [r.split(' | ')[0][2:] for r in rows[3:]]
   assert layers[0] == 'squeeze1' and layers[-1] == 'reshape'
+
+
+@pytest.mark.parametrize('results, rerun', [
+    ('long_runs.md', ['long_runs', '--report-only', '--report', '{out}']),
+    ('quality_runs_spikes.md',
+     ['spikes', '--runs', 'benchmarks/results/quality_runs', '--dataset',
+      'mnist', '--models', 'glow-affine', 'emerging-affine', 'cinc-affine',
+      'cinc-quad', '--out', '{out}']),
+])
+def test_a_results_file_s_printed_command_regenerates_it(results, rerun,
+                                                         tmp_path):
+  """The cheap results files, rebuilt from what the repository holds."""
+  import subprocess
+  import sys
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  out = str(tmp_path / results)
+  module, *argv = [a.replace('{out}', out) for a in rerun]
+  subprocess.run([sys.executable, '-m', f'benchmarks.{module}', *argv],
+                 cwd=root, check=True, capture_output=True)
+  with open(os.path.join(root, 'benchmarks', 'results', results)) as f:
+    committed = f.read()
+  with open(out) as f:
+    assert f.read() == committed
