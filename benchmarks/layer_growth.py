@@ -46,8 +46,8 @@ def main(argv=None):
       out, 'Largest |value| after each layer, normalizing direction',
       command, provenance.machine(args.threads),
       ['layer'] + [f'test image {i}' for i in args.indices], rows,
-      notes=['Bin-centre dequantization; the last row is the latent z the '
-             'base scores.'])
+      notes=['Bin-centre dequantization; the rows follow the layers in the '
+             'normalizing direction (`benchmarks.atypical.layer_trace`).'])
   print(f'wrote {out}')
 
 
