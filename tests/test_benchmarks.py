@@ -482,3 +482,17 @@ def test_a_results_file_s_printed_command_regenerates_it(results, rerun,
     committed = f.read()
   with open(out) as f:
     assert f.read() == committed
+
+
+def test_pac_init_builds_each_run_as_saved_and_scores_its_start(tmp_path):
+  from benchmarks import pac_init
+  images = np.random.default_rng(0).integers(0, 256, (8, 8, 8, 1), np.uint8)
+  run = dict(settings=dict(width=4, blocks=1, features=2, couplings=1),
+             levels=1, components=2, curve_steps=[100], curve_bpd=[7.5])
+  (tmp_path / 'mnist_realnvp_seed0.json').write_text(json.dumps(run))
+  runs = pac_init.saved_runs(str(tmp_path), 'realnvp')
+  assert runs == [run]
+  held_out, norm = pac_init.start('realnvp', runs, images, images[:4], 4)
+  assert 5. < held_out < 20. and 0. < norm < np.inf
+  with pytest.raises(FileNotFoundError, match='no saved MNIST run of emerging'):
+    pac_init.saved_runs(str(tmp_path), 'emerging')
