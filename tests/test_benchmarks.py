@@ -320,7 +320,7 @@ def test_long_run_options_apply_from_the_step_their_plan_names():
   dropped, stop = command('mnist', 40_000)
   assert dropped[dropped.index('--lr-drops') + 1] == '31507=1e-4'
   assert '--ema' in dropped and stop == 50_000
-  bounded, stop = command('mnist_bounded', 0)
+  bounded, stop = command('cifar10_bounded', 0)
   assert '--ema' in bounded and '--clip-norm' not in bounded
   assert stop == 50_000
 
@@ -397,7 +397,8 @@ def test_a_long_run_report_lists_every_recorded_invocation(tmp_path):
            threads='all', machine='AMD EPYC, 2 logical cores, threads=all; '
            'Python 3.11.7, TensorFlow 2.21.0', code='abc1235', to_step=1000,
            cpu_hours=0.5)])
-  lines = long_runs._provenance(long_runs.RUNS['mnist_bounded'], str(tmp_path))
+  lines = long_runs._provenance(long_runs.RUNS['cifar10_bounded'],
+                                str(tmp_path))
   assert lines[0] == 'Plan: from step 0: `--ema`.'
   assert lines[2].startswith('Machine: AMD EPYC, 2 logical cores, threads=all')
   assert '| 500 | 900 | 2026-01-01T00:00:00+00:00 | 1 | Intel(R) Xeon(R) ' \
