@@ -273,7 +273,7 @@ def _vae():
 def long_run(section, rows_shown=10):
   """Every k-th epoch of one long run, its best and its last."""
   results = Results('long_runs.md', section)
-  rows = results.rows()
+  rows = results.rows(-1)  # the epochs (after the invocations, if recorded)
   finite = [r for r in rows if r['test bits/dim'] not in ('inf', 'nan')]
   best = min(finite, key=lambda r: number(r['test bits/dim']))
   every = -(-len(rows) // rows_shown)
@@ -304,7 +304,7 @@ def _pretrained():
     runs = Results('long_runs.md', run)
     sources.append(runs)
     hours = {int(r['step']): r['CPU hours']
-             for r in runs.rows()}.get(scores['step'], '-')
+             for r in runs.rows(-1)}.get(scores['step'], '-')
     sources.append(os.path.join(folder, 'evaluation.json'))
     body.append([f'`{name}` ({run} run)', f'{scores["images"]:,}',
                  f'{scores["mean"]:.4f}', f'{scores["median"]:.4f}',
@@ -328,7 +328,9 @@ def render(name, doc):
     cells = [link(c) if isinstance(c, Results) else c for c in row]
     lines.append('| ' + ' | '.join(cells) + ' |')
   described = [link(source) if isinstance(source, str) else
-               f'{link(source)} ({source.machine()})' for source in sources]
+               f'{link(source)} ('
+               f'{source.section + ": " if source.section else ""}'
+               f'{source.machine()})' for source in sources]
   if described:
     lines += ['', 'From ' + ', '.join(dict.fromkeys(described)) + '.']
   return '\n'.join(lines) + '\n'
