@@ -205,8 +205,10 @@ def _quality_bounded():
 def _memory():
   return columns(
       Results('memory.md'),
-      ['D', 'peak MiB (plain)', 'peak MiB (recompute)', 'peak MiB (inverse)',
-       'plain / recompute', 'plain / inverse', 'recompute / plain time',
+      ['D', 'resident peak MiB (plain)', 'resident peak MiB (recompute)',
+       'resident peak MiB (inverse)', 'resident: plain / recompute',
+       'resident: plain / inverse', 'allocator: plain / recompute',
+       'allocator: plain / inverse', 'recompute / plain time',
        'inverse / plain time'])
 
 
