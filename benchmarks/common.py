@@ -32,20 +32,21 @@ def parse(parser, argv):
   """Parses and fixes the thread count; returns (args, command line)."""
   args = parser.parse_args(argv)
   set_threads(args.threads)
-  return args, command_line(parser.prog, args)
+  return args, command_line(parser, args)
 
 
-def command_line(name, args):
-  """The command that reruns `benchmarks.<name>` with `args` (bar --out);
-  a flag appears when it is set."""
+def command_line(parser, args):
+  """The command that reruns `benchmarks.<parser.prog>` with `args`: a flag
+  appears when it is set, and --out when it is not the default."""
   def option(key, value):
     flag = f'--{key.replace("_", "-")}'
     if isinstance(value, bool):
       return flag
     return f'{flag} {" ".join(map(str, value)) if isinstance(value, list) else value}'
-  return ' '.join([f'python -m benchmarks.{name}'] + [
+  return ' '.join([f'python -m benchmarks.{parser.prog}'] + [
       option(k, v) for k, v in vars(args).items()
-      if k not in ('out', 'suite') and v is not None and v is not False])
+      if k != 'suite' and v is not None and v is not False
+      and (k != 'out' or v != parser.get_default('out'))])
 
 
 def add_model_source(parser):

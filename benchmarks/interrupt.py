@@ -64,7 +64,7 @@ def main(argv=None):
   parser.add_argument('--threads', type=int, default=1)
   parser.add_argument('--out', default=OUT)
   args = parser.parse_args(argv)
-  command = common.command_line(parser.prog, args)
+  command = common.command_line(parser, args)
   table = common.ResultsTable(
       args.out, 'Seconds from SIGINT to exit', command,
       provenance.machine(args.threads),

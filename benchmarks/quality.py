@@ -234,6 +234,9 @@ def train_one(args, run):
   if step and not curve['curve_bpd']:
     raise RuntimeError(f'{partial} holds a checkpoint of other settings; '
                        'delete it to retrain this run')
+  curve['segments'] = curve.get('segments', []) + [dict(
+      from_step=step, machine=provenance.machine(args.threads),
+      code=provenance.code_version())]
   clock = lambda: dict(
       settings=run_settings,
       wall_s=curve['wall_s'] + time.perf_counter() - start_wall,
@@ -256,6 +259,7 @@ def train_one(args, run):
               curve_steps=[args.eval_every * (i + 1)
                            for i in range(len(curve['curve_bpd']))],
               train_bpd=curve['train_bpd'], curve_bpd=curve['curve_bpd'],
+              segments=curve['segments'],
               **{k: v for k, v in clock().items() if k != 'settings'})
 
 
@@ -412,6 +416,21 @@ def plot_curves(path, results, datasets, models):
   plt.close(fig)
 
 
+def trained_on(results):
+  """The machines and code versions the runs record for their segments
+  ('not recorded' for runs trained before they recorded them)."""
+  segments = [s for r in results for s in r.get('segments', [])]
+  unrecorded = sum('segments' not in r for r in results)
+  described = '; '.join(sorted({s['machine'] for s in segments}))
+  if segments:
+    described += '; code ' + ', '.join(sorted({s['code'] for s in segments}))
+  if unrecorded:
+    described += ('; ' if described else '') + (
+        f'not recorded by {unrecorded} of the {len(results)} runs (trained '
+        'before runs recorded their machine and code)')
+  return described
+
+
 def report(args, command, results, wall_s, planned):
   suite = _suite(args)
   summary = summarize(results)
@@ -440,8 +459,7 @@ def report(args, command, results, wall_s, planned):
   run_minutes = sum(r['wall_s'] for r in results) / 60
   common.write_markdown(
       args.out, suite.TITLE, command,
-      provenance.machine(args.threads) +
-      f'; {args.jobs} worker process(es)',
+      f'{trained_on(results)}; {args.jobs} worker process(es)',
       ['dataset', 'model', suite.KNOB, 'parameters', 'steps', 'seeds',
        'test bits/dim (mean)', 'sd', 'wall min / run', 'CPU min / run'],
       rows,
@@ -532,7 +550,7 @@ def main(argv=None, suite='benchmarks.quality'):
     if _steps(args, name) % args.eval_every:
       parser.error('--steps must be a multiple of --eval-every')
   report_only = args.report_only
-  command = common.command_line(parser.prog, args)  # workers set --threads
+  command = common.command_line(parser, args)  # workers set --threads
   start = time.perf_counter()
   runs = plan(args)
   results = (saved_results(args, runs) if report_only

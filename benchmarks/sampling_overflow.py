@@ -18,6 +18,7 @@ scales come from `diagnostics.recording_couplings` (eager runs).
 """
 
 import collections
+import os
 
 import numpy as np
 
@@ -111,7 +112,7 @@ def main(argv=None):
     rows.append([f'{args.num} samples at T = {t}', bad, f'{largest:.3g}',
                  f'{smallest:.3g}', where or '-'])
     print(rows[-1], flush=True)
-  name = args.pretrained or 'run'
+  name = args.pretrained or os.path.basename(os.path.normpath(args.run))
   out = args.out or f'benchmarks/results/sampling_overflow_{name}.md'
   common.write_markdown(
       out, f'Sampling overflow: {name}', command,

@@ -90,6 +90,10 @@ def test_quality_benchmark_runs_resumes_and_reports(tmp_path):
   assert np.isfinite(run['test_bpd']) and run['steps'] == 2
   report = out.read_text()
   assert 'Quad-coupling beats affine coupling' in report
+  from training import provenance
+  assert (f'Machine: {provenance.machine(1)}; code '
+          f'{provenance.code_version()}; 1 worker process(es)') in report
+  assert f' --out {out} ' in report  # the printed command writes this file
   assert (tmp_path / 'quality.png').stat().st_size > 0
 
   stamps = {r: os.path.getmtime(tmp_path / 'runs' / r) for r in runs}
@@ -125,6 +129,7 @@ def test_a_run_resumes_from_its_partial_checkpoint(tmp_path, monkeypatch):
   monkeypatch.undo()
   result = quality.train_one(args, run)
   assert result['resumed_at'] == 4
+  assert [s['from_step'] for s in result['segments']] == [0, 4]
   assert result['curve_steps'] == [2, 4] and len(result['train_bpd']) == 2
   assert np.isfinite(result['test_bpd'])
 
@@ -481,8 +486,8 @@ def test_a_results_file_s_printed_command_regenerates_it(results, rerun,
                  cwd=root, check=True, capture_output=True)
   with open(os.path.join(root, 'benchmarks', 'results', results)) as f:
     committed = f.read()
-  with open(out) as f:
-    assert f.read() == committed
+  with open(out) as f:  # the same but for the --out the test gave
+    assert f.read().replace(f' --out {out}', '') == committed
 
 
 def test_pac_init_builds_each_run_as_saved_and_scores_its_start(tmp_path):
