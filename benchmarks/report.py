@@ -72,8 +72,11 @@ class Results:
       text = text.split(f'## {self.section}:', 1)[1]
     line = re.search(r'^Machine: (.*)$', text, re.MULTILINE).group(1)
     parts = line.split(';')[0].split(', ')
-    described = (f'{parts[0]}, {parts[2]}' if len(parts) == 3
-                 else line.split(' (')[0])
+    if line.startswith('not recorded'):
+      described = 'machine not recorded by its runs'
+    else:
+      described = (f'{parts[0]}, {parts[2]}' if len(parts) == 3
+                   else line.split(' (')[0])
     stale = re.search(r'^Stale: ', text, re.MULTILINE)
     return described + (', stale: the file says why' if stale else '')
 
