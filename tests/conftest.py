@@ -1,3 +1,4 @@
+import collections
 import os
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -10,3 +11,12 @@ import pytest  # noqa: E402
 @pytest.fixture(autouse=True)
 def _seeded():
   keras.utils.set_random_seed(1234)
+
+
+def pytest_collection_modifyitems(items):
+  """Files with more end-to-end (`slow`) tests first, each file's tests kept
+  together and in order: under `-n 2 --dist loadfile` (make test) the
+  longest files then start first instead of finishing last."""
+  slow = collections.Counter(str(item.path) for item in items
+                             if item.get_closest_marker('slow'))
+  items.sort(key=lambda item: -slow[str(item.path)])

@@ -1,19 +1,24 @@
 """The shipped pretrained models: the weights that were recorded, finite
 samples, and finite bits/dim on atypical in-range images."""
 
+import functools
 import os
 
 import numpy as np
 import pytest
 
-from training import callbacks, pretrained
+from tests import cli
+from training import callbacks, pretrained, scores
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures', 'pretrained')
 
 
+load = functools.cache(pretrained.load)  # one load per model and module
+
+
 @pytest.fixture(scope='module', params=pretrained.NAMES)
 def shipped(request):
-  model, config = pretrained.load(request.param)
+  model, config = load(request.param)
   reference = np.load(os.path.join(FIXTURES, f'{request.param}.npz'))
   return request.param, model, reference
 
@@ -58,3 +63,40 @@ def test_decode_inverts_encode_before_rounding(shipped):
                  '(its step-18,760 weights were 2.8e-13 off in float64: '
                  'round-off the flow amplifies, not an inexact inverse)')
   assert error < 1e-5
+
+
+@pytest.mark.slow
+def test_pretrained_mnist_samples_in_one_command(tmp_path):
+  png = str(tmp_path / 'grid.png')
+  out = cli.run('training', 'sample', '--pretrained', 'mnist', '--num', '2',
+                '--temperatures', '0.7', '1.0', '--output', png)
+  assert pretrained.header('mnist') in out.splitlines()
+  assert os.path.getsize(png) > 0
+
+
+def test_pretrained_model_loads_from_python_and_scores_a_digit():
+  model, config = load('mnist')
+  digit = np.zeros((1,) + tuple(config['image_shape']), np.int32)
+  digit[0, 8:20, 12:16] = 255  # a "1"
+  bpd = float(model.bits_per_dim(digit, noise='center')[0])
+  blank = float(model.bits_per_dim(np.zeros_like(digit), noise='center')[0])
+  # An untrained flow puts ~9.5 bits/dim on either; uniform is 8.
+  assert np.isfinite(blank) and blank < bpd < 8.
+
+
+def test_pretrained_cifar10_prefers_a_smooth_image_to_noise():
+  model, config = load('cifar10')
+  shape = (1,) + tuple(config['image_shape'])
+  smooth = np.broadcast_to(np.linspace(40, 200, shape[2], dtype=np.int32)[
+      None, None, :, None], shape)
+  noise = np.random.default_rng(0).integers(0, 256, shape)
+  smooth_bpd, noise_bpd = (float(model.bits_per_dim(x, noise='center')[0])
+                           for x in (smooth, noise))
+  assert smooth_bpd < 8. < noise_bpd  # uniform is 8
+  # The header quotes what `evaluate` printed for these very weights.
+  evaluation = scores.recorded(pretrained.run_folder('cifar10'))
+  assert evaluation['images'] == 5000 and evaluation['non_finite'] == 0
+  assert pretrained.header('cifar10') == (
+      f'pretrained cifar10: {evaluation["mean"]:.4f} test bits/dim on 5000 '
+      'images (python -m training evaluate), weights of training step '
+      f'{evaluation["step"]}')
