@@ -13,6 +13,7 @@ import tensorflow_probability as tfp
 
 from tfp_invconv import bijectors as tfib
 from tfp_invconv import nets
+from tfp_invconv import precision
 from tfp_invconv.bijectors import actnorm
 from tests import helpers
 
@@ -414,3 +415,59 @@ def test_conf_layers_round_trip_and_dense_log_det():
   np.testing.assert_allclose(
       layers.inverse_log_det_jacobian(helpers.fresh(layers.forward(x)), 3),
       -expected, atol=1e-6)
+
+
+# Mixed precision (tfp_invconv.precision): every coupling, its conditioners
+# in bfloat16, its map in float32.
+MIXED_CASES = sorted(c for c in IDS
+                     if isinstance(_make(c)[0], tfib.Coupling))
+
+
+def _mixed(case):
+  bijector, shape = _make(case, tf.float32)
+  precision.set_conditioner_policy(bijector, precision.MIXED)
+  return bijector, shape
+
+
+@pytest.mark.parametrize('case', MIXED_CASES)
+def test_mixed_precision_round_trip_and_dense_log_det(case):
+  bijector, shape = _mixed(case)
+  net = precision.conditioners(bijector)[0]
+  assert net.compute_dtype == 'bfloat16' and net.weights[0].dtype == 'float32'
+  x = _sample((2,) + shape, np.float32)
+  y = _sample((2,) + tuple(bijector.forward_event_shape(shape)),
+              np.float32, seed=1)
+  x_error, y_error = helpers.round_trip_errors(bijector, x, y)
+  assert x_error < 1e-5 and y_error < 1e-5
+  fldj = bijector.forward_log_det_jacobian(
+      helpers.fresh(x), event_ndims=bijector.forward_min_event_ndims)
+  assert fldj.dtype == tf.float32
+  np.testing.assert_allclose(fldj, helpers.dense_log_det(bijector.forward, x),
+                             atol=2e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize('case', MIXED_CASES)
+def test_mixed_precision_map_is_the_float32_map_of_the_bfloat16_outputs(
+    case):
+  """Going back, block 2's conditioner gets the bit-identical first block,
+  so it returns the forward's outputs bit for bit; the log-det is the
+  float32 map's at those outputs."""
+  bijector, shape = _mixed(case)
+  x = helpers.fresh(_sample((2,) + shape, np.float32))
+  y = bijector.forward(x)
+  forward_input = bijector.conditioner_input(1, bijector.blocks(x))
+  inverse_input = bijector.conditioner_input(
+      1, bijector.blocks(bijector.inverse(helpers.fresh(y))))
+  net = bijector.conditioners[0]
+  forward_out, inverse_out = net(forward_input), net(inverse_input)
+  assert forward_out.dtype == tf.bfloat16
+  np.testing.assert_array_equal(forward_out.numpy().view(np.uint16),
+                                inverse_out.numpy().view(np.uint16))
+  if bijector.num_blocks == 2:
+    block = bijector.blocks(x)[1]
+    map_float32 = bijector.bijector_fn(tf.cast(forward_out, tf.float32))
+    np.testing.assert_array_equal(
+        bijector.forward_log_det_jacobian(
+            x, event_ndims=bijector.forward_min_event_ndims),
+        tf.broadcast_to(map_float32.forward_log_det_jacobian(
+            block, event_ndims=bijector.forward_min_event_ndims), [2]))

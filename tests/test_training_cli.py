@@ -27,11 +27,16 @@ def test_train_resume_and_export(tmp_path):
   for name in ('samples.png', 'bpd.png', 'model.weights.h5', 'config.json'):
     assert os.path.exists(os.path.join(out, name)), name
 
-  # A second call with more steps resumes after the two finished epochs.
-  cli.run('training', 'train', '--steps', '18', *tiny)
+  # A second call with more steps resumes after the two finished epochs,
+  # here in mixed precision: the float32 checkpoint moves across, the run
+  # records the switch, and what follows (export too) runs in that mode.
+  cli.run('training', 'train', '--steps', '18', *tiny, '--mixed-precision')
   history = open(os.path.join(out, 'history.csv')).read().splitlines()
   epochs = [int(line.split(',')[0]) for line in history[1:]]
   assert epochs == [0, 1, 2], history
+  config = json.load(open(os.path.join(out, 'config.json')))
+  assert config['segments'] == [dict(from_step=12,
+                                     mixed_precision=[False, True])]
 
   assert 'test bits/dim:' in cli.run('training', 'evaluate', '--run', out)
   cli.run('training', 'sample', '--run', out, '--num', '4')
@@ -41,8 +46,7 @@ def test_train_resume_and_export(tmp_path):
                     str(tmp_path / 'sm'))
   assert '"log_prob": "ok"' in printed
   assert 'saved_model_cli run bits_per_dim: ok' in printed
-  config = json.load(open(os.path.join(out, 'config.json')))
-  assert config['num_levels'] == 17
+  assert json.load(open(os.path.join(out, 'config.json')))['num_levels'] == 17
 
   assert cli.fail('training', 'interpolate', '--run', out, '--pairs', '0',
                   '99999') == (

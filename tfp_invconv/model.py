@@ -13,6 +13,7 @@ import tensorflow as tf
 from tfp_invconv import flows
 from tfp_invconv import latent
 from tfp_invconv import pixels as pixels_lib
+from tfp_invconv import precision
 from tfp_invconv import replicas
 from tfp_invconv.bijectors import actnorm
 from tfp_invconv.bijectors import base
@@ -39,7 +40,7 @@ class FlowModel(keras.Model):
 
   def __init__(self, flow, num_levels=256, seed=None, noise=None,
                dequantizer=None, validate_args=False, pixel_shape=None,
-               base_df=None, **kwargs):
+               base_df=None, mixed_precision=False, **kwargs):
     """Wraps `flow`.
 
     Args:
@@ -59,6 +60,8 @@ class FlowModel(keras.Model):
         (`pixels.PixelCodec`). Defaults to the flow's image shape.
       base_df: None for the standard normal base, or the degrees of freedom
         of a Student's t base (`flows.base_distribution`).
+      mixed_precision: bfloat16 conditioners around the float32 bijection
+        (`tfp_invconv.precision`), if this machine has native bfloat16.
     """
     super().__init__(**kwargs)
     self.validate_args = validate_args
@@ -70,6 +73,7 @@ class FlowModel(keras.Model):
                        f'{self.noise!r}.')
     self.flow = flow
     self.base_df = base_df
+    self.mixed_precision = precision.apply(flow, mixed_precision)
     self.distribution = flows.flow_distribution(flow, base_df)
     # Listing the flow's Keras layers makes Keras track every weight once.
     self.flow_layers = base.collect_keras_layers(flow)
@@ -94,7 +98,7 @@ class FlowModel(keras.Model):
         super().get_config(), flow=flows.flow_config(self.flow),
         num_levels=self.num_levels, seed=self._seed, noise=self.noise,
         validate_args=self.validate_args, pixel_shape=list(self.pixel_shape),
-        base_df=self.base_df,
+        base_df=self.base_df, mixed_precision=self.mixed_precision,
         dequantizer=(keras.saving.serialize_keras_object(self.dequantizer)
                      if self.dequantizer else None))
 
@@ -137,13 +141,11 @@ class FlowModel(keras.Model):
     return self.codec.dequantize(pixels, noise)
 
   def to_pixels(self, x):
-    """(integer pixels, finite per image) of continuous images
-    (`PixelCodec.to_pixels`)."""
+    """(integer pixels, finite per image): `PixelCodec.to_pixels`."""
     return self.codec.to_pixels(x)
 
   def log_prob(self, x):
-    """log p(x) of continuous images x in [-0.5, 0.5] (any finite data
-    when `num_levels` is None)."""
+    """log p(x) of images in [-0.5, 0.5] (any finite x if num_levels=None)."""
     return self.distribution.log_prob(self.codec.checked_continuous(x))
 
   def bits_per_dim(self, pixels, noise=None):
@@ -157,8 +159,7 @@ class FlowModel(keras.Model):
     return self.codec.bits_per_dim(self.distribution.log_prob(x) - log_q)
 
   def encode(self, x):
-    """Continuous images -> flat latents z of size H*W*C (traced once per
-    input signature, `latent.LatentSpace`)."""
+    """Continuous images -> flat latents (traced: `latent.LatentSpace`)."""
     return self.latent_space.encode(self.codec.checked_continuous(x))
 
   def decode(self, z):
@@ -177,8 +178,7 @@ class FlowModel(keras.Model):
 
   def initialize(self, pixels):
     """Initialises every ActNorm from one batch of integer images, in a
-    graph. Under a distribution strategy every replica runs it on its
-    worker's batch and all get the statistics averaged over all of them."""
+    graph (under a strategy, with statistics averaged over the replicas)."""
     x = self.dequantize(pixels_lib.images_of(pixels))
     strategy = self.distribute_strategy
     with actnorm.data_dependent_init(self._actnorms):

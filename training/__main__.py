@@ -54,7 +54,8 @@ def _config(args, train_data):
   config.update(dataset=args.dataset, image_shape=list(train_data.image_shape),
                 num_levels=train_data.num_levels, seed=args.seed,
                 dequantization=args.dequantization, lr_drops=args.lr_drops,
-                base_df=args.base_df or None)
+                base_df=args.base_df or None,
+                mixed_precision=bool(args.mixed_precision))
   return config
 
 
@@ -92,6 +93,8 @@ def _train(args):
       config[key] = presets.model_options(saved)[key]
   if saved and args.base_df is None:  # a run resumes with its base
     config['base_df'] = saved.get('base_df')
+  if saved and args.mixed_precision is None:  # and with its precision
+    config['mixed_precision'] = saved.get('mixed_precision', False)
   change = saved and artifacts.architecture_change(saved, config)
   if change:
     raise UsageError(f'{out} holds a run of another architecture ({change}); '
@@ -477,6 +480,12 @@ def parser():
                           "normal, or a resumed run's base): an image the "
                           'flow maps far out then costs tens of bits/dim, '
                           'not 1e10'),
+  train.add_argument('--mixed-precision', default=None,
+                     action=argparse.BooleanOptionalAction,
+                     help='conditioners in bfloat16 around the float32 '
+                          'bijection, on a CPU with AVX512-BF16 or AMX or on '
+                          'a GPU (elsewhere float32, with a warning); '
+                          "default: off, or a resumed run's mode"),
   train.add_argument('--dequantization', default='uniform',
                      choices=['uniform', 'variational', 'center'],
                      help='uniform: uniform noise; variational: a learned '

@@ -46,7 +46,8 @@ def build_model(config, **flow_options):
   return FlowModel(flow, num_levels=config['num_levels'],
                    seed=config.get('seed'), dequantizer=dequantizer,
                    noise=noise, pixel_shape=pixel_shape,
-                   base_df=config.get('base_df'))
+                   base_df=config.get('base_df'),
+                   mixed_precision=config.get('mixed_precision', False))
 
 
 # What a checkpoint's weights depend on: a run resumed with other values

@@ -208,7 +208,9 @@ class Coupling(base.FlowBijectorBase):
   going back); conditioning the inverse on anything else breaks
   invertibility, which the contract tests check. Each conditioner runs once
   per call, and the value and the log-det come from that one run (TFP's
-  `RealNVP` calls its `bijector_fn` once for each).
+  `RealNVP` calls its `bijector_fn` once for each). Their outputs are cast
+  to the coupling's dtype, so conditioners may compute in bfloat16 around
+  an exact float32 map (`tfp_invconv.precision`).
 
   ```python
   spline = tfib.SplineTransform(bins=8)
@@ -290,8 +292,9 @@ class Coupling(base.FlowBijectorBase):
           f'{self.name}: ' + (f'needs a context of {self.context_features} '
                               'features (context=...)' if context is None
                               else 'was built without a context'))
-    return self._conditioners[i - 1](self.conditioner_input(
-        i, known_blocks, context))
+    # A bfloat16 conditioner (tfp_invconv.precision) feeds a float32 map.
+    return tf.cast(self._conditioners[i - 1](self.conditioner_input(
+        i, known_blocks, context)), self.dtype)
 
   @staticmethod
   def conditioner_input(i, known_blocks, context=None):
@@ -303,6 +306,12 @@ class Coupling(base.FlowBijectorBase):
   def conditioners(self):
     """The conditioner networks NN_2..NN_n, in block order."""
     return list(self._conditioners)
+
+  num_blocks = property(lambda self: self._num_blocks, doc='n.')
+
+  def blocks(self, x):
+    """The blocks x_1..x_n of x, as the coupling splits it."""
+    return self._split.split(x)
 
   def block_bijector(self, i, known_blocks, context=None):
     """B(p_i), the bijector of block i given the blocks before it."""
