@@ -123,8 +123,9 @@ def _memory_gb(pid, field):
   return 0.
 
 
-def run_python(code, max_gb=None):
-  """Runs `code` in a fresh Python process that prints one JSON value last.
+def run_python(code, max_gb=None, env=None):
+  """Runs `code` in a fresh Python process (with `env` added to its
+  environment) that prints one JSON value last.
 
   Returns (that value, or None if the process passed `max_gb` of resident
   memory and was killed; its peak resident GB). Without a cap, a process
@@ -133,7 +134,8 @@ def run_python(code, max_gb=None):
   ru_maxrss would count the parent's memory at the fork).
   """
   with tempfile.TemporaryFile('w+') as out:
-    process = subprocess.Popen([sys.executable, '-c', code], stdout=out)
+    process = subprocess.Popen([sys.executable, '-c', code], stdout=out,
+                               env=dict(os.environ, **(env or {})))
     killed, peak_gb = False, 0.
     while process.poll() is None:
       peak_gb = max(peak_gb, _memory_gb(process.pid, 'VmHWM'))
