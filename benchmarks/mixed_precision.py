@@ -132,9 +132,9 @@ def main(argv=None):
       notes=[f'Median of {args.repeats} calls after the first, each cell in '
              'a fresh process; the CIFAR-10 shape, L = 3, width 512, CInC '
              'convolutions and affine couplings. oneDNN primitives executed '
-             'in two mixed train steps at the smallest depth (the first traces, '
-             f'the second reuses the graph), by kind and source data type: '
-             f'{kernels}.'])
+             'in two mixed train steps at the smallest depth (the first '
+             'traces, the second reuses the graph), by kind and source data '
+             f'type: {kernels}.'])
   for arch in args.arch:
     base = {}
     for mode in MODES:
