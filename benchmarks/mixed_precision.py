@@ -9,7 +9,9 @@ train step on a batch of `--train-batch`, or decoding `--batch` samples).
 
 Whether oneDNN ran bfloat16 kernels is read from its own log: one mixed
 train step at the smallest depth runs again with ONEDNN_VERBOSE=1, and the
-primitives it executed are counted by data type. The machine line gives
+primitives it executed are counted by data type. With `--data`, the
+pretrained MNIST model's round trip decode(encode(x)) is measured in both
+modes on the test images. The machine line gives
 the CPU's bfloat16 flags and the load average when the benchmark started
 (above 0.5: another process was running on the machine).
 
@@ -64,6 +66,50 @@ def _first_and_median(fn, repeats):
   return first, common.median_seconds(fn, repeats, warmup=0)
 
 
+def round_trip_here(path, count, mixed, batch=100):
+  """On the pretrained MNIST model, `count` test images of `path` at their
+  bin centres: [max |decode(encode(x)) - x|, images off by more than 1e-5,
+  pixels that round to another level, mean bits/dim]."""
+  import numpy as np
+  from tfp_invconv import precision
+  from training import pretrained
+  model, _ = pretrained.load('mnist')
+  if mixed:
+    precision.set_conditioner_policy(model.flow, precision.MIXED)
+  with np.load(path) as arrays:
+    images = arrays['x_test'][:count, ..., None]
+  errors, changed, bpd = [], 0, []
+  for start in range(0, count, batch):
+    pixels = images[start:start + batch]
+    x = model.dequantize(pixels, noise='center')
+    back = model.decode(model.encode(x))
+    errors.append(np.max(np.abs(back - x), axis=(1, 2, 3)))
+    changed += int(np.sum(model.to_pixels(back)[0].numpy() != pixels))
+    bpd.append(model.bits_per_dim(pixels, noise='center').numpy())
+  errors = np.concatenate(errors)
+  return [float(errors.max()), int(np.sum(errors > 1e-5)), changed,
+          float(np.mean(np.concatenate(bpd)))]
+
+
+def round_trips(args):
+  """The note on `round_trip_here` in both modes, or '' without --data."""
+  if not args.data:
+    return ''
+  code = ('import json; from benchmarks import common, mixed_precision; '
+          f'common.set_threads({args.threads}); '
+          'print(json.dumps([mixed_precision.round_trip_here('
+          f'{args.data!r}, {args.round_trip_images}, mixed) '
+          'for mixed in (False, True)]))')
+  (plain, mixed), _ = common.run_python(code)
+  described = [f'{name}: max error {r[0]:.1e}, {r[1]} images off by more '
+               f'than 1e-5, {r[2]} pixels rounding to another level, '
+               f'{r[3]:.4f} bits/dim'
+               for name, r in (('float32', plain), ('mixed', mixed))]
+  return (f' Round trip decode(encode(x)) of the pretrained MNIST model on '
+          f'the first {args.round_trip_images} test images at their bin '
+          f'centres: {"; ".join(described)}.')
+
+
 def _run(arch, kind, mixed, args, env=None):
   code = ('import json; from benchmarks import common, mixed_precision; '
           f'common.set_threads({args.threads}); '
@@ -113,6 +159,10 @@ def main(argv=None):
                       choices=list(ARCHS))
   parser.add_argument('--train-batch', type=int, default=64)
   parser.add_argument('--max-gb', type=float, default=16.)
+  parser.add_argument('--data', default=None,
+                      help='mnist.npz: also measure the round trip of the '
+                           'pretrained MNIST model on its test images')
+  parser.add_argument('--round-trip-images', type=int, default=1000)
   load = os.getloadavg()[0]
   args, command = common.parse(parser, argv)
   from tfp_invconv import precision
@@ -134,7 +184,7 @@ def main(argv=None):
              'convolutions and affine couplings. oneDNN primitives executed '
              'in two mixed train steps at the smallest depth (the first '
              'traces, the second reuses the graph), by kind and source data '
-             f'type: {kernels}.'])
+             f'type: {kernels}.{round_trips(args)}'])
   for arch in args.arch:
     base = {}
     for mode in MODES:

@@ -215,6 +215,14 @@ def _memory():
        'inverse / plain time'])
 
 
+@table('mixed_precision')
+def _mixed_precision():
+  return columns(
+      Results('mixed_precision_threads1.md'),
+      ['D', 'mode', 'train step 64 s', 'mixed / float32', 'sample 100 s',
+       'mixed / float32 (2)', 'peak GB train / sample'])
+
+
 @table('xla_small')
 def _xla_small():
   return columns(

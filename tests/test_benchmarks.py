@@ -502,3 +502,18 @@ def test_pac_init_builds_each_run_as_saved_and_scores_its_start(tmp_path):
   assert 5. < held_out < 20. and 0. < norm < np.inf
   with pytest.raises(FileNotFoundError, match='no saved MNIST run of emerging'):
     pac_init.saved_runs(str(tmp_path), 'emerging')
+
+
+def test_onednn_log_counts_primitives_by_kind_and_data_type():
+  from benchmarks import mixed_precision
+  log = '\n'.join([
+      'onednn_verbose,v1,primitive,info,template:operation,engine,primitive',
+      'onednn_verbose,v1,primitive,exec,cpu,convolution,brg_conv_fwd:amx,'
+      'forward_training,src:bf16::blocked:acdb::f0 wei:bf16:a:blocked,,,1.0',
+      'onednn_verbose,v1,primitive,exec,cpu,convolution,brg_conv_fwd:amx,'
+      'forward_training,src:bf16::blocked:acdb::f0 wei:bf16:a:blocked,,,1.0',
+      'onednn_verbose,v1,primitive,exec,cpu,gemm_api,,undef,src_f32::blocked'
+      ':ab:f0 wei_f32::blocked:ab:f0,,,48x48:48x48,20.1',
+      'a line of the program itself'])
+  assert mixed_precision.count_kernels(log) == (
+      'convolution bf16: 2 (brg_conv_fwd:amx); gemm_api f32: 1 ()')
