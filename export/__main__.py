@@ -47,7 +47,8 @@ def _export(args):
   problem = check_output_folder(args.out, args.overwrite)
   if problem:
     sys.exit(problem)
-  model, config = artifacts.load_model(args.checkpoint)
+  model, config = artifacts.load_model(args.checkpoint,
+                                       mixed_precision=args.mixed_precision)
   test = data.load(config['dataset'], 'test', args.data_dir)
   images = next(iter(test.images.batch(8))).numpy()
   # Written beside --out and moved in whole, so a failed export leaves the
@@ -63,7 +64,8 @@ def _export(args):
     os.replace(staging, args.out)
   finally:
     shutil.rmtree(staging, ignore_errors=True)
-  print(f'SavedModel: {args.out}')
+  print(f'SavedModel: {args.out} (conditioners in '
+        f'{"bfloat16" if model.mixed_precision else "float32"})')
   if not args.no_verify:
     _verify(args.out)
 
@@ -123,6 +125,11 @@ def main(argv=None):
   parser.add_argument('--overwrite', action='store_true',
                       help='replace the SavedModel already in --out (a folder '
                            'holding anything else is never touched)')
+  parser.add_argument('--mixed-precision', action='store_true',
+                      help='export with bfloat16 conditioners (default: '
+                           'float32, in which decoding is exact to '
+                           'round-off, whatever precision the run trained '
+                           'in)')
   parser.add_argument('--no-verify', action='store_true',
                       help='skip the fresh-process and saved_model_cli checks')
   args = parser.parse_args(argv)

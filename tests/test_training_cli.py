@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from tests import cli
+from tfp_invconv import precision
 
 TINY = ['--preset', 'demo', '--dataset', 'digits', '--depth', '1',
         '--hidden-width', '8', '--batch-size', '250']  # 6 steps per epoch
@@ -28,8 +29,8 @@ def test_train_resume_and_export(tmp_path):
     assert os.path.exists(os.path.join(out, name)), name
 
   # A second call with more steps resumes after the two finished epochs,
-  # here in mixed precision: the float32 checkpoint moves across, the run
-  # records the switch, and what follows (export too) runs in that mode.
+  # here in mixed precision: the float32 checkpoint moves across and the
+  # run records the switch.
   cli.run('training', 'train', '--steps', '18', *tiny, '--mixed-precision')
   history = open(os.path.join(out, 'history.csv')).read().splitlines()
   epochs = [int(line.split(',')[0]) for line in history[1:]]
@@ -43,7 +44,9 @@ def test_train_resume_and_export(tmp_path):
   assert os.path.exists(os.path.join(out, 'samples_by_temperature.png'))
 
   printed = cli.run('export', '--checkpoint', out, '--out',
-                    str(tmp_path / 'sm'))
+                    str(tmp_path / 'sm'), '--mixed-precision')
+  native = precision.native_bfloat16()[0]  # else a warning, and float32
+  assert f'(conditioners in {"bfloat16" if native else "float32"})' in printed
   assert '"log_prob": "ok"' in printed
   assert 'saved_model_cli run bits_per_dim: ok' in printed
   assert json.load(open(os.path.join(out, 'config.json')))['num_levels'] == 17

@@ -91,14 +91,17 @@ def save_config(out, config):
   files.write_json(os.path.join(out, CONFIG), config, indent=2)
 
 
-def load_model(run_dir, **flow_options):
+def load_model(run_dir, mixed_precision=False, **flow_options):
   """The model of a training run, with its best weights (`flow_options` as
-  for `build_model`)."""
+  for `build_model`). Its conditioners run in float32 unless
+  `mixed_precision`, whatever precision it trained in: decoding and
+  sampling are exact to round-off only in float32 (docs/mixed_precision.md)."""
   config = read_config(run_dir)
   if config is None:
     raise FileNotFoundError(f'{run_dir} is not a training output folder '
                             f'(no {CONFIG})')
-  model = build_model(config, **flow_options)
+  model = build_model(dict(config, mixed_precision=mixed_precision),
+                      **flow_options)
   model.load_weights(os.path.join(run_dir, WEIGHTS))
   return model, config
 
