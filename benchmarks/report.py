@@ -223,6 +223,11 @@ def _mixed_precision():
        'mixed / float32 (2)', 'peak GB train / sample'])
 
 
+@table('quality_mixed')
+def _quality_mixed():
+  return by_model(Results('quality_mixed.md'), [('mnist', 'MNIST')])
+
+
 @table('xla_small')
 def _xla_small():
   return columns(
