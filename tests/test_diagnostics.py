@@ -1,5 +1,6 @@
 """diagnostics: records of the couplings and solves a flow runs."""
 
+import collections
 import pathlib
 
 import numpy as np
@@ -44,6 +45,9 @@ def test_recording_solves_reports_each_triangular_solve():
   with diagnostics.recording_solves(flow) as records:
     flow.forward(z)
   assert records and {r['triangle'] for r in records} == {'lower', 'upper'}
+  # Each solve once, though the block's log-det asks for the inverse again.
+  solves = collections.Counter((r['layer'], r['triangle']) for r in records)
+  assert set(solves.values()) == {1}, solves
   for r in records:
     assert r['solver'] == 'jacobi' and r['steps'] >= 1
     assert len(r['changes']) == r['steps']

@@ -98,12 +98,18 @@ def recording_solves(flow):
   records = []
 
   def recorded_inverse(stage):
+    # Once per input, as TFP's cache would: the block's log-det asks for
+    # the same inverse again.
+    done = {}
+
     def inverse(z, **kwargs):
-      x, solves = stage.inverse_with_solve_info(z)
-      records.extend({'layer': stage.name, **{
-          k: v if isinstance(v, str) else np.asarray(v)
-          for k, v in solve.items()}} for solve in solves)
-      return x
+      if id(z) not in done:
+        x, solves = stage.inverse_with_solve_info(z)
+        records.extend({'layer': stage.name, **{
+            k: v if isinstance(v, str) else np.asarray(v)
+            for k, v in solve.items()}} for solve in solves)
+        done[id(z)] = (z, x)  # z kept alive, so its id is not reused
+      return done[id(z)][1]
     return inverse
 
   def record(coupling, i, known_blocks, context, bijector):
