@@ -72,6 +72,14 @@ def set_threads(threads):
     tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
+def first_and_median(fn, repeats):
+  """(seconds of the first call, median seconds of `repeats` more)."""
+  start = time.perf_counter()
+  fn()
+  first = time.perf_counter() - start
+  return first, median_seconds(fn, repeats, warmup=0)
+
+
 def median_seconds(fn, repeats, warmup=2):
   """Median wall time of fn() over `repeats` runs after `warmup` runs."""
   for _ in range(warmup):
@@ -123,9 +131,8 @@ def _memory_gb(pid, field):
   return 0.
 
 
-def run_python(code, max_gb=None, env=None):
-  """Runs `code` in a fresh Python process (with `env` added to its
-  environment) that prints one JSON value last.
+def run_python(code, max_gb=None):
+  """Runs `code` in a fresh Python process that prints one JSON value last.
 
   Returns (that value, or None if the process passed `max_gb` of resident
   memory and was killed; its peak resident GB). Without a cap, a process
@@ -134,8 +141,7 @@ def run_python(code, max_gb=None, env=None):
   ru_maxrss would count the parent's memory at the fork).
   """
   with tempfile.TemporaryFile('w+') as out:
-    process = subprocess.Popen([sys.executable, '-c', code], stdout=out,
-                               env=dict(os.environ, **(env or {})))
+    process = subprocess.Popen([sys.executable, '-c', code], stdout=out)
     killed, peak_gb = False, 0.
     while process.poll() is None:
       peak_gb = max(peak_gb, _memory_gb(process.pid, 'VmHWM'))

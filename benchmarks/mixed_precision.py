@@ -54,16 +54,8 @@ def measure_here(arch, kind, mixed, batch, train_batch, repeats):
     iterator = iter(tf.data.Dataset.from_tensors(pixels).repeat())
     model.make_train_function()
     call = lambda: model.train_function(iterator)['bpd'].numpy()
-  first, median = _first_and_median(call, repeats)
+  first, median = common.first_and_median(call, repeats)
   return [first, median, model.mixed_precision]
-
-
-def _first_and_median(fn, repeats):
-  import time
-  start = time.perf_counter()
-  fn()
-  first = time.perf_counter() - start
-  return first, common.median_seconds(fn, repeats, warmup=0)
 
 
 def round_trip_here(path, count, mixed, batch=100):
@@ -110,19 +102,19 @@ def round_trips(args):
           f'centres: {"; ".join(described)}.')
 
 
-def _run(arch, kind, mixed, args, env=None):
+def _run(arch, kind, mixed, args):
   code = ('import json; from benchmarks import common, mixed_precision; '
           f'common.set_threads({args.threads}); '
           'print(json.dumps(mixed_precision.measure_here('
           f'{arch!r}, {kind!r}, {mixed}, {args.batch}, {args.train_batch}, '
           f'{args.repeats})))')
-  return common.run_python(code, args.max_gb, env)
+  return common.run_python(code, args.max_gb)
 
 
 def onednn_kernels(arch, args):
   """oneDNN's primitives executed in one mixed train step, by kind and
   data type (`count_kernels`)."""
-  code = ('import json, sys; from benchmarks import common, mixed_precision; '
+  code = ('import json; from benchmarks import common, mixed_precision; '
           f'common.set_threads({args.threads}); '
           f'mixed_precision.measure_here({arch!r}, "train", True, 1, '
           f'{args.train_batch}, 1); print(json.dumps(None))')

@@ -17,8 +17,6 @@ is stopped and reported as such rather than swapping the machine.
   python -m benchmarks.xla --threads 1 --arch cifar10
 """
 
-import time
-
 from benchmarks import common
 from training import provenance
 from benchmarks import sampling
@@ -37,13 +35,6 @@ def _model(arch, conv, coupling, jit_compile, memory_saving):
   return model
 
 
-def _first_and_median(fn, repeats):
-  start = time.perf_counter()
-  fn()
-  first = time.perf_counter() - start
-  return first, common.median_seconds(fn, repeats, warmup=0)
-
-
 def measure_here(arch, conv, coupling, kind, jit_compile, batch,
                  train_batch, repeats, memory_saving=False):
   """In this process: [first call s, median s] of sampling `batch` images
@@ -53,15 +44,16 @@ def measure_here(arch, conv, coupling, kind, jit_compile, batch,
   model = _model(arch, conv, coupling, jit_compile, memory_saving)
   if kind == 'sample':
     z = tf.random.stateless_normal([batch, model.flow.latent_size], [0, 1])
-    return _first_and_median(lambda: model.decode(tf.identity(z)).numpy(),
-                             repeats)
+    return common.first_and_median(
+        lambda: model.decode(tf.identity(z)).numpy(), repeats)
   pixels = np.random.default_rng(0).integers(
       0, 256, (train_batch,) + sampling.IMAGE)
   iterator = iter(tf.data.Dataset.from_tensors(pixels).repeat())
   # The step `fit` runs (one `fit` call per step would retrace).
   model.make_train_function()
   step = model.train_function
-  return _first_and_median(lambda: step(iterator)['bpd'].numpy(), repeats)
+  return common.first_and_median(lambda: step(iterator)['bpd'].numpy(),
+                                 repeats)
 
 
 def measure(arch, conv, coupling, kind, jit_compile, args):

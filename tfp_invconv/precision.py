@@ -68,14 +68,6 @@ def set_conditioner_policy(flow, policy):
       layer.dtype_policy = policy
 
 
-def conditioner_policy(flow):
-  """'mixed_bfloat16' when every conditioner of `flow` computes in it,
-  otherwise 'float32'."""
-  nets = conditioners(flow)
-  mixed = nets and all(n.dtype_policy.name == MIXED for n in nets)
-  return MIXED if mixed else FLOAT32
-
-
 def native_bfloat16():
   """(True, where) when this machine computes bfloat16 natively (a GPU or
   TPU, or a CPU with AVX512-BF16 or AMX), else (False, why not)."""
