@@ -111,15 +111,20 @@ class ResultsTable:
   def __init__(self, path, title, command, machine, header, notes=()):
     self.path, self.rows = path, []
     self._page = dict(title=title, command=command, machine=machine,
-                      header=header, notes=notes)
+                      header=header, notes=list(notes))
 
   def add(self, row):
     self.rows.append([str(c) for c in row])
     print(' | '.join(self.rows[-1]), flush=True)
     write_markdown(self.path, rows=self.rows, **self._page)
 
+  def add_note(self, note):
+    self._page['notes'].append(note)
+    print(note, flush=True)
+    write_markdown(self.path, rows=self.rows, **self._page)
 
-def _memory_gb(pid, field):
+
+def memory_gb(pid, field):
   """A /proc/<pid>/status memory field ('VmRSS', 'VmHWM') in GB; 0 if gone."""
   try:
     with open(f'/proc/{pid}/status') as f:
@@ -144,8 +149,8 @@ def run_python(code, max_gb=None):
     process = subprocess.Popen([sys.executable, '-c', code], stdout=out)
     killed, peak_gb = False, 0.
     while process.poll() is None:
-      peak_gb = max(peak_gb, _memory_gb(process.pid, 'VmHWM'))
-      if max_gb and not killed and _memory_gb(process.pid, 'VmRSS') > max_gb:
+      peak_gb = max(peak_gb, memory_gb(process.pid, 'VmHWM'))
+      if max_gb and not killed and memory_gb(process.pid, 'VmRSS') > max_gb:
         process.kill()
         killed = True
       time.sleep(0.2)

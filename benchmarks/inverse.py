@@ -6,7 +6,8 @@ paper's triangular centre with a unit diagonal) and EmergingConv2D, batch
 `tf.function`: the median time of the forward convolution and of the
 inverse with each solver (row by row, anti-diagonal wavefront,
 block-Jacobi), their ratios, and the max round-trip error on unit-scale
-(standard normal) inputs.
+(standard normal) inputs. 'row-conv' is what `solver='auto'` runs on CPU,
+'rows' (four ops a step) what it runs on GPU and TPU.
 
   python -m benchmarks.inverse --threads 1
 """
@@ -39,7 +40,7 @@ def _layer(kind, channels, solver, stddev):
   return layer
 
 
-SOLVERS = {'rows': 'rows', 'wavefront': 'wavefront',
+SOLVERS = {'row_conv': 'row-conv', 'rows': 'rows', 'wavefront': 'wavefront',
            'jacobi': 'block-Jacobi'}
 
 
@@ -83,7 +84,8 @@ def main(argv=None):
              'after warm-up, each call inside `tf.function`. Kernels: every '
              f'free tap N(0, {args.stddev}); the LU centre is a random '
              'rotation, the triangular centres have a unit diagonal. '
-             'Errors: max |inverse(forward(x)) - x| on standard-normal x; '
+             "`solver='auto'` (the default) runs row-conv on CPU and rows "
+             'on GPU and TPU. Errors: max |inverse(forward(x)) - x| on standard-normal x; '
              'their size is set by the conditioning of the drawn kernel '
              '(see tests/test_solvers.py), not by the solver.'])
   for kind in KINDS:

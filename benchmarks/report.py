@@ -165,11 +165,20 @@ def versus(convs, conv, column):
 def _inverse():
   results = Results('inverse.md')
   header = ['layer', 'H x W x C', 'forward ms',
-            'inverse / forward: rows (default)', 'wavefront', 'block-Jacobi']
+            'inverse / forward: row-conv (default on CPU)',
+            'rows (default on GPU/TPU)', 'wavefront', 'block-Jacobi']
   body = [[r['layer'], r['H x W x C'], r['forward ms'],
-           ratio(r['rows ms / fwd']), ratio(r['wavefront ms / fwd']),
+           ratio(r['row-conv ms / fwd']), ratio(r['rows ms / fwd']),
+           ratio(r['wavefront ms / fwd']),
            ratio(r['block-Jacobi ms / fwd'])] for r in results.rows()]
   return header, body, [results]
+
+
+@table('pac_conv')
+def _pac_conv():
+  return columns(Results('pac_conv.md'),
+                 ['H x W x C', 'conv2d forward ms', 'PAC / conv2d',
+                  'conv2d fwd+bwd ms', 'PAC / conv2d (fwd+bwd)'])
 
 
 @table('symmetric')

@@ -45,6 +45,45 @@ def test_pac_round_trip_and_dense_log_det(order, kernel_size, solver,
       pac.inverse_log_det_jacobian(helpers.fresh(x), 3), -expected, atol=1e-6)
 
 
+def _masked_conv_by_the_formula(pac, x, triangle):
+  """sum_{uv,i} Psi(x)_{hw,uv,i} k_{hw,o,uv} W_{uv,i,o} over the triangle's
+  taps, pixel by pixel in numpy, from the layer's own inputs."""
+  k, r = pac._k, pac._k // 2
+  masks = pac._masks[triangle].numpy()
+  filters = pac._filters.numpy() * (1. - pac._centre.numpy().reshape(
+      k, k, *pac._centre.shape[1:]))
+  if triangle == 'upper':
+    filters[r, r] += np.diag(np.exp(pac._log_diagonal.numpy()))
+  f, log_s = pac._features.numpy(), pac._log_scale.numpy()
+  lengthscale = pac._lengthscale.numpy()
+  b, h, w, c = x.shape
+  out = np.zeros_like(x)
+  for i in range(h):
+    for j in range(w):
+      for a in range(k):
+        for bb in range(k):
+          u, v = i + a - r, j + bb - r
+          inside = 0 <= u < h and 0 <= v < w
+          neighbour_f = f[:, u, v] if inside else np.zeros_like(f[:, 0, 0])
+          neighbour_x = x[:, u, v] if inside else np.zeros_like(x[:, 0, 0])
+          distance = ((f[:, i, j] - neighbour_f) ** 2).sum(-1)[:, None]
+          kernel = np.exp(log_s[:, i, j] - distance / (2 * lengthscale[:, i, j]))
+          tap = masks[i % 2, a * k + bb] * filters[a, bb]
+          out[:, i, j] += kernel * (neighbour_x @ tap)
+  return out
+
+
+@pytest.mark.parametrize('order', ['raster', 's-curve'])
+@pytest.mark.parametrize('triangle', ['upper', 'lower'])
+def test_masked_conv_is_the_papers_sum(order, triangle):
+  """The shifted channel products compute PAC's masked sum exactly."""
+  pac = _pac(order, 'rows', 3)
+  x = np.random.default_rng(3).normal(size=SHAPE)
+  np.testing.assert_allclose(
+      pac.masked_conv(tf.constant(x), pac._kernel(), triangle),
+      _masked_conv_by_the_formula(pac, x, triangle), atol=1e-12)
+
+
 @pytest.mark.parametrize('order', ['raster', 's-curve'])
 def test_pac_jacobian_is_triangular_in_the_pixel_order(order):
   """U's and L's Jacobians vanish above (resp. below) the diagonal of the
@@ -53,7 +92,7 @@ def test_pac_jacobian_is_triangular_in_the_pixel_order(order):
   pac = _pac(order, 'rows', 5)
   b, h, w, c = SHAPE
   x = helpers.fresh(np.random.default_rng(2).normal(size=(1, h, w, c)))
-  kernel = pac._kernel()[:1]
+  kernel = [tap[:1] for tap in pac._kernel()]
   rank = np.zeros((h, w), int)
   for i in range(h):
     cols = range(w) if order == 'raster' or i % 2 == 0 else reversed(range(w))

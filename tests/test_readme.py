@@ -20,6 +20,12 @@ def test_the_readme_is_an_index_of_at_most_250_lines():
   assert len(open(README).read().splitlines()) <= 250
 
 
+def test_the_readme_names_no_path_outside_a_clone():
+  """Data and runs are named by dataset or by a folder the commands
+  create, never by where one machine keeps them."""
+  assert not re.findall(r'\.\./\S+', open(README).read())
+
+
 @pytest.mark.parametrize('page', PAGES, ids=os.path.basename)
 def test_every_relative_link_leads_to_a_file(page):
   text = re.sub(r'```.*?```', '', open(page).read(), flags=re.S)  # code

@@ -25,9 +25,11 @@ def _system(shape, k, seed, stddev=0.1, dtype=np.float64, full_centre=False):
           tf.constant(np.linalg.inv(kernel[k - 1, k - 1]), dtype))
 
 
-@pytest.mark.parametrize('solve', [solvers.row_solve,
-                                   solvers.wavefront_solve,
-                                   solvers.block_jacobi_solve])
+ALL_SOLVES = [solvers.row_solve, solvers.row_conv_solve,
+              solvers.wavefront_solve, solvers.block_jacobi_solve]
+
+
+@pytest.mark.parametrize('solve', ALL_SOLVES)
 @pytest.mark.parametrize('shape,k', [((2, 5, 6, 4), 3), ((3, 7, 4, 2), 2),
                                      ((1, 6, 6, 3), 5), ((2, 1, 9, 2), 3)])
 @pytest.mark.parametrize('full_centre', [False, True])
@@ -62,12 +64,13 @@ def test_block_jacobi_needs_every_sweep_without_tolerance():
 
 @pytest.mark.parametrize('make', [
     lambda: CInCConv2D(3, dtype=tf.float64),
+    lambda: CInCConv2D(3, solver='rows', dtype=tf.float64),
     lambda: CInCConv2D(3, centre='triangular', solver='jacobi',
                        dtype=tf.float64),
     lambda: CInCConv2D(3, kernel_size=5, solver='wavefront',
                        dtype=tf.float64),
     lambda: EmergingConv2D(3, dtype=tf.float64)],
-    ids=['rows', 'jacobi', 'wavefront', 'emerging'])
+    ids=['auto', 'rows', 'jacobi', 'wavefront', 'emerging'])
 def test_inverse_with_unknown_batch_and_image_size(make):
   layer = make()
   helpers.perturb_weights(layer)
@@ -111,9 +114,7 @@ def test_sequential_step_op_counts(solve, expected):
                                 centre_inverse) == expected
 
 
-@pytest.mark.parametrize('solve', [solvers.row_solve,
-                                   solvers.wavefront_solve,
-                                   solvers.block_jacobi_solve])
+@pytest.mark.parametrize('solve', ALL_SOLVES)
 def test_solvers_compile_with_xla_and_agree(solve):
   kernel, x, centre_inverse = _system((2, 6, 5, 3), 3, seed=1,
                                       dtype=np.float32)
@@ -122,3 +123,54 @@ def test_solvers_compile_with_xla_and_agree(solve):
                                 jit_compile=jit)(y)
   np.testing.assert_allclose(run(True), run(False), atol=1e-5)
   np.testing.assert_allclose(run(True), x, atol=1e-4)
+
+
+def test_row_conv_unrolls_known_heights_and_loops_over_unknown_ones():
+  kernel, x, centre_inverse = _system((2, 5, 4, 3), 3, seed=2)
+  y = solvers.conv_top_left(x, kernel)
+  solve = tf.function(lambda t: solvers.row_conv_solve(t, kernel,
+                                                       centre_inverse))
+  for spec in [tf.TensorSpec([None, 5, None, 3], tf.float64),
+               tf.TensorSpec([None, None, None, 3], tf.float64)]:
+    graph = solve.get_concrete_function(spec).graph
+    loops = [n for n in graph.as_graph_def().node if 'While' in n.op]
+    assert len(loops) == (0 if spec.shape[1] else 1)
+    np.testing.assert_allclose(solve(y), x, atol=1e-10)
+
+
+def _uses_while_loop(fn, spec):
+  graph = tf.function(fn).get_concrete_function(spec).graph
+  return any('While' in n.op for n in graph.as_graph_def().node)
+
+
+@pytest.mark.parametrize('device, loops', [('CPU', False), ('GPU', True),
+                                           ('TPU', True)])
+def test_auto_picks_the_solver_of_the_device(monkeypatch, device, loops):
+  """'auto': the unrolled row_conv form on CPU, the four-op loop of
+  row_solve on accelerators."""
+  kernel, x, centre_inverse = _system((2, 5, 4, 3), 3, seed=3)
+  monkeypatch.setattr(solvers, 'device_type', lambda tensor: device)
+  spec = tf.TensorSpec([2, 5, 4, 3], tf.float64)
+  assert _uses_while_loop(
+      lambda y: solvers.solve(y, kernel, centre_inverse), spec) == loops
+  y = solvers.conv_top_left(x, kernel)
+  np.testing.assert_allclose(solvers.solve(y, kernel, centre_inverse), x,
+                             atol=1e-10)
+
+
+def test_device_type_reads_the_placement():
+  assert solvers.device_type(tf.constant([1.])) == 'CPU'
+
+  @tf.function
+  def placed(t):
+    with tf.device('/CPU:0'):
+      return tf.constant(solvers.device_type(tf.identity(t)))
+  assert placed(tf.constant([1.])).numpy() == b'CPU'
+
+
+def test_unknown_method_is_refused():
+  kernel, x, centre_inverse = _system((1, 3, 3, 2), 3, seed=0)
+  with pytest.raises(ValueError, match='row_conv'):
+    solvers.solve(x, kernel, centre_inverse, method='rowz')
+  with pytest.raises(ValueError, match='solver must be one of'):
+    CInCConv2D(3, solver='rowz')

@@ -20,6 +20,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_invconv import bijectors as tfib
+from tfp_invconv import solvers
 
 tfb = tfp.bijectors
 
@@ -290,6 +291,7 @@ def _coupling(channels, name, opts, common):
 CHOICES = dict(conv=CONVS, coupling=COUPLINGS, centre=CENTRES,
                scale=tfib.coupling.SCALES,
                corners=('top_left', 'alternate'),
+               solver=solvers.METHODS,
                conf_growth=tfib.conf_coupling.GROWTHS,
                memory_saving=MEMORY_SAVING)
 
@@ -341,7 +343,7 @@ class CInCFlow(MultiScaleFlow):
   def __init__(self, image_shape, levels=3, depth=32, hidden_width=512,
                conv='cinc', coupling='quad', kernel_size=3, centre='lu',
                scale='tanh', log_scale_bound=2., corners='top_left',
-               solver='rows',
+               solver='auto',
                conf_layers=2, conf_growth='bounded', dct_type=2,
                memory_saving=False,
                dtype=tf.float32, validate_args=False, name=None):
@@ -372,8 +374,8 @@ class CInCFlow(MultiScaleFlow):
       log_scale_bound: c of the 'tanh' scales.
       corners: 'top_left' (the paper) or 'alternate' (top-left and
         bottom-right CInC convolutions in turn).
-      solver: 'rows', 'wavefront' or 'jacobi', for the convolution inverses
-        (`CInCConv2D`).
+      solver: 'auto', 'rows', 'row_conv', 'wavefront' or 'jacobi', for the
+        convolution inverses (`CInCConv2D`).
       conf_layers: m, sub-layers of each CONF coupling.
       conf_growth: 'bounded' (the default: each CONF sub-layer's scales
         bounded in both directions) or 'power' (the earlier bound, for

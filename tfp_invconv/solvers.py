@@ -10,11 +10,14 @@ with the centre tap C = K[k-1, k-1] an invertible C x C matrix. Every
 off-centre tap reads a pixel above or to the left, which gives three exact
 solvers that work on whole tensors, not pixel by pixel:
 
-* `row_solve` (the layers' default): one image row per step, H steps. Each
-  row's own (block upper triangular) operator is inverted once per call
-  with one triangular solve and C^-1, so a step is one matrix product and
-  one sum (four tensor ops with its read and write). The row operators are
-  dense (W*C)^2 matrices.
+* `row_solve`: one image row per step, H steps. Each row's own (block
+  upper triangular) operator is inverted once per call with one triangular
+  solve and C^-1, so a step is one matrix product and one sum (four tensor
+  ops with its read and write). The row operators are dense (W*C)^2
+  matrices. The accelerator form: fewest ops a step.
+* `row_conv_solve`: the same rows, with the rows above taken through a
+  1 x k convolution and only the row's own inverse dense: the fewest
+  multiply-adds, the CPU form.
 * `wavefront_solve`: the pixels of one anti-diagonal i + j = d depend only on
   anti-diagonals < d. Skewing the image (row i shifted right by i, as in the
   diagonal PixelRNN) turns anti-diagonals into columns, so H + W - 1
@@ -25,6 +28,9 @@ solvers that work on whole tensors, not pixel by pixel:
   operator is nilpotent (it strictly lowers i + j), so the iteration is exact
   after at most H + W - 1 sweeps; it stops early once an update changes no
   entry by more than `tolerance`.
+
+`solve(..., method='auto')` picks `row_conv_solve` on CPU and `row_solve`
+on GPU and TPU, from the device the right-hand side lives on.
 
 All shapes are NHWC; kernels are [k, k, C, C]. Every solver takes images
 whose batch, height and width are known only when run. C^-1 comes from the caller,
@@ -189,22 +195,51 @@ def _row_operator(taps, width):
   return tf.reshape(operator, [width * channels, width * channels])
 
 
+def _row_inverse(kernel, centre_inverse, width):
+  """T^-1, the [W*C, W*C] inverse of an image row's own operator T (the
+  kernel's last row acting along the row, x_row @ T).
+
+  T is block upper triangular and block Toeplitz, T = (I (x) C) T'' with
+  T'' unit upper triangular (blocks C^-1 K[k-1, b]). Its inverse is block
+  Toeplitz too, T''^-1 = [G_{q-p}] for q >= p, so one triangular solve for
+  the first block row (C right-hand sides, not W*C) gives every block; C^-1
+  folds into them before they are laid out.
+  """
+  k = kernel.shape[0]
+  channels = kernel.shape[-1]
+  row_size = width * channels
+  own_taps = tf.concat([centre_inverse @ kernel[k - 1, :k - 1],
+                        tf.eye(channels, dtype=kernel.dtype)[None]], axis=0)
+  unit_upper = _row_operator(own_taps, width)
+  # The first block row [G_0, ..., G_{W-1}] solves g T'' = [I, 0, ..., 0].
+  first_row = tf.transpose(tf.linalg.triangular_solve(
+      unit_upper, tf.eye(row_size, channels, dtype=kernel.dtype),
+      lower=False, adjoint=True))
+  blocks = tf.transpose(tf.reshape(first_row, [channels, width, channels]),
+                        [1, 0, 2]) @ centre_inverse
+  blocks = tf.concat([blocks, tf.zeros([1, channels, channels],
+                                       kernel.dtype)], axis=0)
+  columns = tf.range(width)
+  offsets = columns[None, :] - columns[:, None]
+  layout = tf.gather(blocks, tf.where(offsets >= 0, offsets, width))
+  return tf.reshape(tf.transpose(layout, [0, 2, 1, 3]), [row_size, row_size])
+
+
 def row_solve(y, kernel, centre_inverse):
   """Solves conv_top_left(x, kernel) = y for x, one image row per step.
 
   Row i of y is x_i @ T plus the rows above: y_i = x_i T + sum_a x_{i-k+1+a}
   R_a, with T and R_a the [W*C, W*C] operators of the kernel's last and
-  earlier rows. T is block upper triangular with C on its diagonal blocks,
-  so T = (I (x) C) T'' with T'' unit upper triangular: T^-1 = T''^-1 (I (x)
-  C^-1) takes one triangular solve and C^-1. Folding it in once per call
-  (y~ = y T^-1, M = [R_0; ...; R_{k-2}] T^-1) leaves H sequential steps,
-  x_i = y~_i - [x_{i-k+1}, ..., x_{i-1}] M, each one matrix product and one
-  sum on a state of the last k - 1 rows (its matrix also shifts the rows, so
-  a step reads and writes no window: four tensor ops in all).
+  earlier rows. Folding T^-1 (`_row_inverse`) in once per call (y~ = y
+  T^-1, M = [R_0; ...; R_{k-2}] T^-1) leaves H sequential steps, x_i = y~_i
+  - [x_{i-k+1}, ..., x_{i-1}] M, each one matrix product and one sum on a
+  state of the last k - 1 rows (its matrix also shifts the rows, so a step
+  reads and writes no window: four tensor ops in all).
 
-  Fastest where the loop's per-step latency dominates (CPU and GPU at
-  CIFAR/ImageNet level shapes); its dense row operators grow as (W*C)^2,
-  so for very wide rows use `wavefront_solve`.
+  The accelerator form (`solve(..., 'auto')` picks it on GPU and TPU): a
+  step's latency, not its arithmetic, is what costs there. Its dense
+  matrices do (k - 1) W C more multiply-adds per pixel than the
+  convolution; on CPU `row_conv_solve` does fewer.
 
   Args:
     y: [B, H, W, C] tensor (C static; B, H, W may be unknown until run).
@@ -222,16 +257,7 @@ def row_solve(y, kernel, centre_inverse):
   if k == 1:
     return apply_channel_matrix(y, centre_inverse)
   row_size = width * channels
-  # T'' has blocks C^-1 K[k-1, b] and exact identities on its diagonal.
-  own_taps = tf.concat([centre_inverse @ kernel[k - 1, :k - 1],
-                        tf.eye(channels, dtype=y.dtype)[None]], axis=0)
-  unit_upper = _row_operator(own_taps, width)
-  identity = tf.eye(row_size, dtype=y.dtype)
-  row_inverse = tf.reshape(
-      apply_channel_matrix(tf.reshape(
-          tf.linalg.triangular_solve(unit_upper, identity, lower=False),
-          [row_size, width, channels]), centre_inverse),
-      [row_size, row_size])
+  row_inverse = _row_inverse(kernel, centre_inverse, width)
   above = tf.concat([_row_operator(kernel[a], width) for a in range(k - 1)],
                     axis=0) @ row_inverse
   # The state s_i = [x_{i-k+2}, ..., x_i] ([B, (k-1) W C]) follows
@@ -262,6 +288,74 @@ def row_solve(y, kernel, centre_inverse):
   return tf.ensure_shape(x, y.shape)
 
 
+def row_conv_solve(y, kernel, centre_inverse):
+  """Solves conv_top_left(x, kernel) = y for x, one image row per step,
+  with the fewest multiply-adds (the CPU form).
+
+  Step i takes the rows above through their taps as a 1 x k convolution
+  (the k - 1 solved rows side by side in its channels: (k - 1) k C^2
+  multiply-adds a pixel, as the forward convolution spends on them) and
+  applies the row's own inverse T^-1 (`_row_inverse`) to what is left:
+
+    x_i = (y_i - sum_a conv_left(x_{i-k+1+a}, K[a])) T^-1
+
+  T^-1 is a dense [W*C, W*C] matrix, so a step costs W C^2 more per pixel
+  than the forward convolution's taps on its own row; it is what replaces a
+  W-step sequential solve along the row. With the image height known when
+  traced, the H steps are unrolled (no loop to run); otherwise they run in
+  a `tf.while_loop`.
+
+  Args:
+    y: [B, H, W, C] tensor (C static; B, H, W may be unknown until run).
+    kernel: [k, k, C, C] kernel whose centre tap has inverse
+      `centre_inverse`.
+    centre_inverse: [C, C] inverse of kernel[k-1, k-1].
+
+  Returns:
+    x with conv_top_left(x, kernel) == y up to round-off.
+  """
+  k = kernel.shape[0]
+  if k == 1:
+    return apply_channel_matrix(y, centre_inverse)
+  batch, height, width, channels = _dims(y)
+  row_size = width * channels
+  row_inverse = _row_inverse(kernel, centre_inverse, width)
+  # [1, k, (k-1) C, C]: kernel row a reads the a-th of the k - 1 rows
+  # stacked in the input channels.
+  above_kernel = tf.reshape(tf.transpose(kernel[:k - 1], [1, 0, 2, 3]),
+                            [1, k, (k - 1) * channels, channels])
+  left = [[0, 0], [0, 0], [k - 1, 0], [0, 0]]
+
+  def solve_row(y_row, rows_above):
+    """x_i from y_i and the k - 1 rows above side by side in the channels
+    ([B, 1, W, C] and [B, 1, W, (k-1) C])."""
+    if rows_above is not None:
+      y_row -= tf.nn.conv2d(rows_above, above_kernel, 1, left)
+    x_row = tf.reshape(y_row, [-1, row_size]) @ row_inverse
+    return tf.reshape(x_row, [-1, 1, width, channels])
+
+  if isinstance(height, int):
+    rows = tf.split(y, height, axis=1)
+    solved = [tf.zeros_like(rows[0])] * (k - 1)
+    for i, y_row in enumerate(rows):
+      solved.append(solve_row(
+          y_row, tf.concat(solved[-(k - 1):], -1) if i else None))
+    return tf.concat(solved[k - 1:], axis=1)
+
+  def step(i, window, solved):
+    x_row = solve_row(y[:, i:i + 1], window)
+    window = tf.concat([window[..., channels:], x_row], -1)
+    return i + 1, window, solved.write(i, x_row[:, 0])
+
+  window = tf.zeros([batch, 1, width, (k - 1) * channels], y.dtype)
+  solved = tf.TensorArray(y.dtype, size=height,
+                          element_shape=[None, None, channels])
+  _, _, solved = tf.while_loop(lambda i, *_: i < height, step,
+                               (tf.constant(0), window, solved))
+  x = tf.transpose(solved.stack(), [1, 0, 2, 3])
+  return tf.ensure_shape(x, y.shape)
+
+
 def block_jacobi_solve(y, kernel, centre_inverse, tolerance=0.0,
                        max_iterations=None):
   """Solves conv_top_left(x, kernel) = y by block-Jacobi sweeps.
@@ -289,3 +383,36 @@ def block_jacobi_solve(y, kernel, centre_inverse, tolerance=0.0,
   inf = tf.constant(float('inf'), y.dtype)
   _, x, _ = tf.while_loop(cond, body, (tf.constant(1), x0, inf))
   return x
+
+
+METHODS = ('auto', 'rows', 'row_conv', 'wavefront', 'jacobi')
+
+
+def device_type(tensor):
+  """'CPU', 'GPU' or 'TPU': where `tensor` lives or, for a symbolic tensor
+  that no device scope placed, where TensorFlow will put it."""
+  placed = tf.DeviceSpec.from_string(tensor.device or '').device_type
+  if placed:
+    return placed
+  for kind in ('TPU', 'GPU'):
+    if tf.config.list_logical_devices(kind):
+      return kind
+  return 'CPU'
+
+
+def solve(y, kernel, centre_inverse, method='auto', tolerance=0.0):
+  """Solves conv_top_left(x, kernel) = y with one of `METHODS`.
+
+  'auto' picks by the device `y` lives on: `row_conv_solve` (fewest
+  multiply-adds) on CPU, `row_solve` (four ops a step) on GPU and TPU.
+  `tolerance` is block-Jacobi's early exit.
+  """
+  if method == 'auto':
+    method = 'row_conv' if device_type(y) == 'CPU' else 'rows'
+  if method == 'jacobi':
+    return block_jacobi_solve(y, kernel, centre_inverse, tolerance=tolerance)
+  solvers = {'rows': row_solve, 'row_conv': row_conv_solve,
+             'wavefront': wavefront_solve}
+  if method not in solvers:
+    raise ValueError(f'method must be one of {METHODS}, got {method!r}.')
+  return solvers[method](y, kernel, centre_inverse)

@@ -10,7 +10,6 @@ from tfp_invconv.bijectors.lu_matrix import LUMatrix
 CENTRES = ('lu', 'triangular')
 CORNERS = ('top_left', 'bottom_right')
 DIAGONALS = ('learned', 'unit')
-SOLVERS = ('rows', 'wavefront', 'jacobi')
 
 
 def _choice(name, value, allowed):
@@ -42,8 +41,9 @@ class CInCConv2D(base.FlowBijectorBase):
     Forward:  y = conv_top_left(x, K)
     Log-det:  log|det J| = H * W * log|det C|
     Inverse:  an exact block-triangular solve (`tfp_invconv.solvers`): row by
-              row (default), by anti-diagonal wavefront or by block-Jacobi
-              sweeps, with C^-1 applied through its factors.
+              row (the default, in the form that suits the device), by
+              anti-diagonal wavefront or by block-Jacobi sweeps, with C^-1
+              applied through its factors.
 
   Two parametrisations of C:
 
@@ -82,7 +82,7 @@ class CInCConv2D(base.FlowBijectorBase):
   """
 
   def __init__(self, channels, kernel_size=3, centre='lu', corner='top_left',
-               diagonal='learned', solver='rows', tolerance=1e-6,
+               diagonal='learned', solver='auto', tolerance=1e-6,
                kernel_stddev=0.02, dtype=tf.float32, validate_args=False,
                name='cinc_conv2d'):
     """Creates the layer.
@@ -95,10 +95,13 @@ class CInCConv2D(base.FlowBijectorBase):
       corner: 'top_left' (the paper) or 'bottom_right' (mirrored).
       diagonal: of the triangular centre: 'learned' (exp(log_s)) or 'unit'
         (volume preserving).
-      solver: 'rows' (H steps of one matrix product each; the fastest at
-        image-model shapes, benchmarks/results/inverse.md), 'wavefront'
+      solver: 'auto' (by the device the tensors live on: 'row_conv' on
+        CPU, 'rows' on GPU and TPU), 'rows' (H steps of one matrix product
+        each: fewest ops a step), 'row_conv' (H steps, the rows above
+        through a 1 x k convolution: fewest multiply-adds), 'wavefront'
         (H + W - 1 steps; memory independent of the row width) or 'jacobi'
-        (block-Jacobi with early exit at `tolerance`).
+        (block-Jacobi with early exit at `tolerance`). Speeds:
+        benchmarks/results/inverse.md.
       tolerance: stopping tolerance of the block-Jacobi solver.
       kernel_stddev: std of the random initial off-centre taps.
       dtype: float32 or float64.
@@ -114,7 +117,7 @@ class CInCConv2D(base.FlowBijectorBase):
     self._diagonal = _choice('diagonal', diagonal, DIAGONALS)
     if centre == 'lu' and diagonal != 'learned':
       raise ValueError("diagonal='unit' needs centre='triangular'.")
-    self._solver = _choice('solver', solver, SOLVERS)
+    self._solver = _choice('solver', solver, solvers.METHODS)
     self._tolerance = tolerance
     self._free = _free_taps(k, c, centre)
     layer = base.parameter_layer(name, dtype)
@@ -190,12 +193,7 @@ class CInCConv2D(base.FlowBijectorBase):
   def _inverse_and_log_det(self, y):
     kernel = self.effective_kernel()
     centre_inverse = self._centre_inverse()
-    if self._solver == 'rows':
-      solve = lambda t: solvers.row_solve(t, kernel, centre_inverse)
-    elif self._solver == 'wavefront':
-      solve = lambda t: solvers.wavefront_solve(t, kernel, centre_inverse)
-    else:
-      solve = lambda t: solvers.block_jacobi_solve(
-          t, kernel, centre_inverse, tolerance=self._tolerance)
+    solve = lambda t: solvers.solve(t, kernel, centre_inverse, self._solver,
+                                    self._tolerance)
     x = self._mirrored(solve, y)
     return x, -base.constant_log_det(y, self._per_pixel_log_det())

@@ -36,7 +36,7 @@ class EmergingConv2D(base.FlowBijectorBase):
     Generative Normalizing Flows. https://arxiv.org/abs/1901.11137
   """
 
-  def __init__(self, channels, solver='rows', dtype=tf.float32,
+  def __init__(self, channels, solver='auto', dtype=tf.float32,
                validate_args=False, name='emerging_conv2d'):
     parameters = dict(locals())
     common = dict(kernel_size=2, centre='triangular', solver=solver,

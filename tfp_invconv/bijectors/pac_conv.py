@@ -4,22 +4,13 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_invconv import solvers
 from tfp_invconv.bijectors import base
 
 tfb = tfp.bijectors
 
 ORDERS = ('raster', 's-curve')
 SOLVERS = ('rows', 'jacobi')
-
-def patches(t, kernel_size):
-  """[B, H, W, D] -> [B, H, W, K*K, D]: every pixel's K x K neighbourhood
-  (zero padded), taps in row-major order."""
-  k = kernel_size
-  shape = tf.shape(t)
-  flat = tf.image.extract_patches(t, [1, k, k, 1], [1, 1, 1, 1], [1, 1, 1, 1],
-                                  'SAME')
-  return tf.reshape(flat, [shape[0], shape[1], shape[2], k * k, t.shape[-1]])
-
 
 def tap_masks(kernel_size, channels, order):
   """(upper, lower) 0/1 masks [2, K*K, C, C], by row parity (they differ
@@ -39,6 +30,29 @@ def tap_masks(kernel_size, channels, order):
         elif du == dv == 0:
           upper[parity, tap] = 1. - below_diagonal  # i <= o
   return upper, 1. - upper
+
+
+def _shift(t, offset, axis):
+  """t[..., i + offset, ...] along `axis`, zero filled where that is
+  outside (also when |offset| exceeds the axis)."""
+  if offset == 0:
+    return t
+  paddings = [[0, 0]] * t.shape.rank
+  paddings[axis] = [0, offset] if offset > 0 else [-offset, 0]
+  kept = slice(offset, None) if offset > 0 else slice(None, offset)
+  return tf.pad(t, paddings)[(slice(None),) * axis + (kept,)]
+
+
+def shifted(t, du, dv):
+  """The neighbour at (du, dv) of every pixel of t ([B, H, W, D], zero
+  outside the image). Its gradient is the opposite shift (TensorFlow's own
+  gradient of a slice writes into a zero tensor, many times slower on
+  CPU)."""
+  @tf.custom_gradient
+  def shift(t):
+    gradient = lambda upstream: _shift(_shift(upstream, -du, 1), -dv, 2)
+    return _shift(_shift(t, du, 1), dv, 2), gradient
+  return shift(t)
 
 
 class PixelAdaptiveConv(base.UnbatchedParameters, tfb.Bijector):
@@ -143,6 +157,7 @@ class PixelAdaptiveConv(base.UnbatchedParameters, tfb.Bijector):
     centre[k * k // 2] = np.eye(channels)
     self._masks = {'upper': tf.constant(upper, dtype),
                    'lower': tf.constant(lower, dtype)}
+    self._used_taps = {'upper': upper != 0, 'lower': lower != 0}
     self._centre = tf.constant(centre, dtype)
     super().__init__(forward_min_event_ndims=3, is_constant_jacobian=True,
                      dtype=dtype, validate_args=validate_args,
@@ -150,38 +165,60 @@ class PixelAdaptiveConv(base.UnbatchedParameters, tfb.Bijector):
 
   # The operator ---------------------------------------------------------------
 
-  def _kernel(self):
-    """k, [B, H, W, K*K, C]."""
-    log_scale = self._log_scale[..., None, :]
-    if self._features is None:
-      shape = tf.shape(self._log_scale)
-      return tf.broadcast_to(tf.exp(log_scale), tf.stack(
-          [shape[0], shape[1], shape[2], self._k ** 2, shape[3]]))
-    f = self._features
-    distance = tf.reduce_sum(
-        tf.square(f[..., None, :] - patches(f, self._k)), axis=-1)
-    return tf.exp(log_scale - distance[..., None]
-                  / (2. * self._lengthscale[..., None, :]))
+  def _offsets(self):
+    """(du, dv) of every tap, in row-major tap order."""
+    r = self._k // 2
+    return [(a - r, b - r) for a in range(self._k) for b in range(self._k)]
 
-  def _filters_by_row(self, triangle, height):
+  def _kernel(self):
+    """k, one [B, H, W, C] map per tap."""
+    if self._features is None:
+      return [tf.exp(self._log_scale)] * self._k ** 2
+    f = self._features
+    scale = 2. * self._lengthscale
+    return [tf.exp(self._log_scale - tf.reduce_sum(
+        tf.square(f - shifted(f, du, dv)), axis=-1, keepdims=True) / scale)
+            for du, dv in self._offsets()]
+
+  def _masked_filters(self, triangle):
     """W with the triangle's mask (and exp(log w) on U's centre diagonal),
-    [H, K*K, C, C] (one per row; rows differ by parity only)."""
-    masks = tf.gather(self._masks[triangle], tf.range(height) % 2)
+    [2, K*K, C, C]: one per row parity."""
     w = tf.reshape(self._filters, self._centre.shape) * (1. - self._centre)
     if triangle == 'upper':
       w += self._centre * tf.exp(self._log_diagonal)
-    return masks * w
+    return self._masks[triangle] * w
 
-  def _apply(self, x, kernel, filters):
-    """sum_{uv,i} Psi(x) k W, with per-row filters [H, T, C, C]."""
-    v = tf.einsum('bhwti,htio->bhwto', patches(x, self._k), filters)
-    return tf.reduce_sum(kernel * v, axis=3)
+  def _filters_by_row(self, triangle, height):
+    """`_masked_filters` for each of `height` rows, [H, K*K, C, C]."""
+    return tf.gather(self._masked_filters(triangle), tf.range(height) % 2)
+
+  def masked_conv(self, x, kernel, triangle):
+    """The pixel-adaptive masked convolution of one triangle ('upper' or
+    'lower', without L's identity): sum_{uv,i} Psi(x) k W over its taps.
+
+    One shifted channel product per tap it uses, weighted by that tap's
+    kernel map (`kernel`, one [B, H, W, C] map per tap): no [B, H, W, K*K,
+    C] patches tensor, and no work for the taps it masks.
+    """
+    used = self._used_taps[triangle]
+    filters = self._masked_filters(triangle)
+    odd_rows = tf.range(tf.shape(x)[1])[:, None, None] % 2 == 1
+    terms = []
+    for tap, (du, dv) in enumerate(self._offsets()):
+      if not used[:, tap].any():
+        continue
+      neighbour = shifted(x, du, dv)
+      product = solvers.apply_channel_matrix(neighbour, filters[0, tap])
+      if (used[0, tap] != used[1, tap]).any():  # s-curve rows differ
+        product = tf.where(odd_rows, solvers.apply_channel_matrix(
+            neighbour, filters[1, tap]), product)
+      terms.append(kernel[tap] * product)
+    return tf.add_n(terms)
 
   def _forward(self, x):
     kernel = self._kernel()
-    height = tf.shape(x)[-3]
-    y = self._apply(x, kernel, self._filters_by_row('upper', height))
-    z = y + self._apply(y, kernel, self._filters_by_row('lower', height))
+    y = self.masked_conv(x, kernel, 'upper')
+    z = y + self.masked_conv(y, kernel, 'lower')
     return z if self._bias is None else z + self._bias
 
   def _forward_log_det_jacobian(self, x):
@@ -218,8 +255,7 @@ class PixelAdaptiveConv(base.UnbatchedParameters, tfb.Bijector):
 
   def _triangle(self, x, kernel, triangle):
     """A x for the triangle alone (U, or L including its identity)."""
-    filters = self._filters_by_row(triangle, tf.shape(x)[-3])
-    ax = self._apply(x, kernel, filters)
+    ax = self.masked_conv(x, kernel, triangle)
     return ax + x if triangle == 'lower' else ax
 
   def _solve_jacobi(self, b, kernel, triangle):
@@ -249,7 +285,7 @@ class PixelAdaptiveConv(base.UnbatchedParameters, tfb.Bijector):
     k W (and L's unit diagonal) in its band."""
     k, r = self._k, self._k // 2
     filters = self._filters_by_row(triangle, height)[:, r * k:(r + 1) * k]
-    row_kernel = kernel[:, :, :, r * k:(r + 1) * k]
+    row_kernel = tf.stack(kernel[r * k:(r + 1) * k], axis=3)
     taps = tf.einsum('bhwvo,hvio->bhwvio', row_kernel, filters)
     batch = tf.shape(taps)[0]
     zero_and_one = tf.tile(tf.constant([[0., 1.]], self.dtype), [batch, 1])
@@ -290,7 +326,7 @@ class PixelAdaptiveConv(base.UnbatchedParameters, tfb.Bijector):
     # The r rows of taps off the solved row: below it for U, above for L.
     tap_rows = slice((r + 1) * k, k * k) if upper else slice(0, r * k)
     off_filters = self._filters_by_row(triangle, 1)[0, tap_rows]
-    off_kernel = kernel[:, :, :, tap_rows]
+    off_kernel = tf.stack(kernel[tap_rows], axis=3)
     flip_odd_rows = self._order == 's-curve'
 
     def to_layout(row, h):
