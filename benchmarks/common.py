@@ -136,6 +136,16 @@ def memory_gb(pid, field):
   return 0.
 
 
+def call_in_process(threads, module, function, *args, max_gb=None):
+  """`benchmarks.<module>.<function>(*args)` in a fresh Python process with
+  `threads` threads (arguments by their repr, the result through JSON):
+  `run_python`'s (result, peak resident GB)."""
+  call = f'{module}.{function}({", ".join(map(repr, args))})'
+  return run_python(f'import json; from benchmarks import common, {module}; '
+                    f'common.set_threads({threads}); '
+                    f'print(json.dumps({call}))', max_gb)
+
+
 def run_python(code, max_gb=None):
   """Runs `code` in a fresh Python process that prints one JSON value last.
 

@@ -56,11 +56,9 @@ def measure_here(depth, memory_saving, batch, repeats):
 def measure(depth, memory_saving, args):
   """Runs `measure_here` in a fresh process: (resident peak MiB, allocator
   peak MiB, median step seconds)."""
-  code = ('import json; from benchmarks import common, memory; '
-          f'common.set_threads({args.threads}); '
-          f'print(json.dumps(memory.measure_here({depth}, {memory_saving!r}, '
-          f'{args.batch}, {args.repeats})))')
-  (allocator_mib, seconds), resident_gb = common.run_python(code)
+  (allocator_mib, seconds), resident_gb = common.call_in_process(
+      args.threads, 'memory', 'measure_here', depth, memory_saving,
+      args.batch, args.repeats)
   return resident_gb * 1024, allocator_mib, seconds
 
 

@@ -103,12 +103,9 @@ def round_trips(args):
 
 
 def _run(arch, kind, mixed, args):
-  code = ('import json; from benchmarks import common, mixed_precision; '
-          f'common.set_threads({args.threads}); '
-          'print(json.dumps(mixed_precision.measure_here('
-          f'{arch!r}, {kind!r}, {mixed}, {args.batch}, {args.train_batch}, '
-          f'{args.repeats})))')
-  return common.run_python(code, args.max_gb)
+  return common.call_in_process(
+      args.threads, 'mixed_precision', 'measure_here', arch, kind, mixed,
+      args.batch, args.train_batch, args.repeats, max_gb=args.max_gb)
 
 
 def onednn_kernels(arch, args):

@@ -12,7 +12,14 @@ gradient and an Adamax update), all inside `tf.function`, each kind of
 call in a fresh process on one thread, with that process's peak resident
 memory. Ratios are to `tfb.Glow` at the same depth, in the same run.
 
+With `--mnist FILE`, instead: the three flows at MNIST size (2 levels of
+D = 4 steps, width 128) train with that same step for `--steps` steps
+(batch 64, Adamax 1e-3, uniform dequantization, seed 0; this package's
+ActNorms initialised from the first batch, as TFP's initialise themselves)
+and report bits/dim on the 10,000 test images.
+
   python -m benchmarks.peers --threads 1
+  python -m benchmarks.peers --threads 1 --mnist DIR/mnist.npz --out benchmarks/results/peers_mnist.md
 """
 
 from benchmarks import common
@@ -21,27 +28,50 @@ from training import provenance
 IMAGE = (32, 32, 3)
 LEVELS = 3
 WIDTH = 512
+MNIST = dict(image=(28, 28, 1), levels=2, depth=4, width=128)
 MODELS = ('tfb.Glow', 'GlowFlow', 'CInCFlow')
 KINDS = ('sample', 'log_prob', 'train')
 
 
-def make_flow(model, depth):
-  """The generative-direction bijector and its trainable variables' owner."""
+def make_flow(model, depth, image=IMAGE, levels=LEVELS, width=WIDTH):
+  """The generative-direction bijector (it owns its variables)."""
   import tensorflow_probability as tfp
   import tfp_invconv as ti
   tfb = tfp.bijectors
   if model == 'tfb.Glow':
     return tfb.Glow(
-        output_shape=IMAGE, num_glow_blocks=LEVELS,
+        output_shape=image, num_glow_blocks=levels,
         num_steps_per_block=depth,
         coupling_bijector_fn=lambda shape: tfb.GlowDefaultNetwork(
-            shape, num_hidden=WIDTH),
-        exit_bijector_fn=tfb.GlowDefaultExitNetwork)
+            shape, num_hidden=width),
+        exit_bijector_fn=tfb.GlowDefaultExitNetwork,
+        grab_after_block=(0.5,) * levels)
   make = ti.GlowFlow if model == 'GlowFlow' else ti.CInCFlow
   options = {} if model == 'GlowFlow' else dict(conv='cinc',
                                                  coupling='affine')
-  return make(IMAGE, levels=LEVELS, depth=depth, hidden_width=WIDTH,
+  return make(image, levels=levels, depth=depth, hidden_width=width,
               **options)
+
+
+def _distribution(flow, image):
+  import tensorflow_probability as tfp
+  tfd = tfp.distributions
+  return tfd.TransformedDistribution(
+      tfd.Sample(tfd.Normal(0., 1.), flow.inverse_event_shape(image)), flow)
+
+
+def _train_step(model, dist, variables):
+  """-mean log_prob of a batch, its gradient and an Adamax update."""
+  import tensorflow as tf
+  optimizer = _optimizer(model)
+
+  @tf.function
+  def step(images):
+    with tf.GradientTape() as tape:
+      loss = -tf.reduce_mean(dist.log_prob(images))
+    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    return loss
+  return step
 
 
 def _optimizer(model):
@@ -59,12 +89,8 @@ def measure_here(model, depth, kind, batch, train_batch, repeats):
   the flow's parameter count."""
   import numpy as np
   import tensorflow as tf
-  import tensorflow_probability as tfp
-  tfd = tfp.distributions
   flow = make_flow(model, depth)
-  latent = flow.inverse_event_shape(IMAGE)
-  dist = tfd.TransformedDistribution(
-      tfd.Sample(tfd.Normal(0., 1.), latent), flow)
+  dist = _distribution(flow, IMAGE)
   rng = np.random.default_rng(0)
   pixels = (rng.integers(0, 256, (max(batch, train_batch),) + IMAGE)
             + rng.uniform(size=(max(batch, train_batch),) + IMAGE)) / 256.
@@ -77,27 +103,72 @@ def measure_here(model, depth, kind, batch, train_batch, repeats):
   elif kind == 'log_prob':
     call = tf.function(lambda: dist.log_prob(images[:batch]))
   else:
-    optimizer = _optimizer(model)
-
-    @tf.function
-    def call():
-      with tf.GradientTape() as tape:
-        loss = -tf.reduce_mean(dist.log_prob(images[:train_batch]))
-      optimizer.apply_gradients(zip(tape.gradient(loss, variables),
-                                    variables))
-      return loss
+    step = _train_step(model, dist, variables)
+    call = lambda: step(images[:train_batch])
   first, median = common.first_and_median(lambda: call().numpy(), repeats)
   return [first, median, count]
 
 
+def mnist_bits_here(model, path, steps, batch=64, seed=0):
+  """In this process: test bits/dim after `steps` training steps, and the
+  parameter count."""
+  import keras
+  import numpy as np
+  import tensorflow as tf
+  from tfp_invconv import bijectors as tfib
+  keras.utils.set_random_seed(seed)
+  with np.load(path) as arrays:
+    train, test = arrays['x_train'][..., None], arrays['x_test'][..., None]
+  spec = MNIST
+  flow = make_flow(model, spec['depth'], spec['image'], spec['levels'],
+                   spec['width'])
+  dist = _distribution(flow, spec['image'])
+  rng = np.random.default_rng(seed)
+  dequantize = lambda pixels: tf.constant(
+      (pixels + rng.uniform(size=pixels.shape)) / 256., tf.float32)
+  first = dequantize(train[:batch])
+  actnorms = [b for b in tfib.base.walk_bijectors(flow)
+              if isinstance(b, tfib.ActNorm)]
+  with tfib.actnorm.data_dependent_init(actnorms):
+    dist.log_prob(first)
+  variables = flow.trainable_variables
+  step = _train_step(model, dist, variables)
+  for i in range(steps):
+    chosen = rng.integers(0, len(train), batch)
+    step(dequantize(train[chosen]))
+  log_prob = tf.function(dist.log_prob)
+  nats = np.concatenate([log_prob(dequantize(test[i:i + 500])).numpy()
+                         for i in range(0, len(test), 500)])
+  dims = np.prod(spec['image'])
+  bits = (dims * np.log(256.) - nats) / (dims * np.log(2.))
+  count = int(sum(np.prod(v.shape) for v in variables))
+  return [float(bits.mean()), int(np.isfinite(bits).sum()), count]
+
+
+def mnist_main(args, command):
+  table = common.ResultsTable(
+      args.out, "Against TFP's tfb.Glow: MNIST bits/dim at equal steps",
+      command, provenance.machine(args.threads),
+      ['flow', 'parameters', f'test bits/dim after {args.steps:,} steps',
+       'finite test images'],
+      notes=[f"MNIST, {MNIST['levels']} levels of D = {MNIST['depth']} "
+             f"steps, width {MNIST['width']}; batch 64, Adamax 1e-3, uniform "
+             'dequantization, seed 0, each flow in a fresh process on the '
+             'same batches and noise; bits/dim over the 10,000 test images '
+             '(one uniform draw).'])
+  for model in MODELS:
+    (bits, finite, count), _ = common.call_in_process(
+        args.threads, 'peers', 'mnist_bits_here', model, args.mnist,
+        args.steps)
+    table.add([model, f'{count:,}', f'{bits:.4f}', f'{finite:,}'])
+  print(f'wrote {args.out}')
+
+
 def measure(model, depth, kind, args):
   """`measure_here` in a fresh process: (its result, peak resident GB)."""
-  code = ('import json; from benchmarks import common, peers; '
-          f'common.set_threads({args.threads}); '
-          'print(json.dumps(peers.measure_here('
-          f'{model!r}, {depth}, {kind!r}, {args.batch}, {args.train_batch}, '
-          f'{args.repeats})))')
-  return common.run_python(code)
+  return common.call_in_process(args.threads, 'peers', 'measure_here', model,
+                                depth, kind, args.batch, args.train_batch,
+                                args.repeats)
 
 
 def main(argv=None):
@@ -106,7 +177,12 @@ def main(argv=None):
       out='benchmarks/results/peers.md')
   parser.add_argument('--train-batch', type=int, default=64)
   parser.add_argument('--depths', type=int, nargs='+', default=[8, 32])
+  parser.add_argument('--mnist', default=None,
+                      help='mnist.npz: compare bits/dim after --steps steps')
+  parser.add_argument('--steps', type=int, default=1000)
   args, command = common.parse(parser, argv)
+  if args.mnist:
+    return mnist_main(args, command)
   table = common.ResultsTable(
       args.out, "Against TFP's tfb.Glow", command,
       provenance.machine(args.threads),

@@ -174,6 +174,14 @@ def _inverse():
   return header, body, [results]
 
 
+@table('peers')
+def _peers():
+  return columns(Results('peers.md'),
+                 ['D', 'flow', 'parameters', 'train step 64 s',
+                  'vs tfb.Glow (3)', 'sample 100 s', 'vs tfb.Glow',
+                  'log_prob 100 s', 'vs tfb.Glow (2)'])
+
+
 @table('pac_conv')
 def _pac_conv():
   return columns(Results('pac_conv.md'),

@@ -59,13 +59,10 @@ def measure_here(arch, conv, coupling, kind, jit_compile, batch,
 def measure(arch, conv, coupling, kind, jit_compile, args):
   """`measure_here` in a fresh process: ((first s, median s) or None past
   `--max-gb`, peak resident GB)."""
-  code = ('import json; from benchmarks import common, xla; '
-          f'common.set_threads({args.threads}); '
-          'print(json.dumps(xla.measure_here('
-          f'{arch!r}, {conv!r}, {coupling!r}, {kind!r}, {jit_compile}, '
-          f'{args.batch}, {args.train_batch}, {args.repeats}, '
-          f'{args.memory_saving or False!r})))')
-  return common.run_python(code, args.max_gb)
+  return common.call_in_process(
+      args.threads, 'xla', 'measure_here', arch, conv, coupling, kind,
+      jit_compile, args.batch, args.train_batch, args.repeats,
+      args.memory_saving or False, max_gb=args.max_gb)
 
 
 def _cells(times, peak_gb, max_gb):

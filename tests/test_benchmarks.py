@@ -517,3 +517,14 @@ def test_onednn_log_counts_primitives_by_kind_and_data_type():
       'a line of the program itself'])
   assert mixed_precision.count_kernels(log) == (
       'convolution bf16: 2 (brg_conv_fwd:amx); gemm_api f32: 1 ()')
+
+
+def test_memory_soak_measures_growth_after_the_warm_up_only():
+  from benchmarks import memory_soak
+  readings = [(50, 900.), (900, 1500.), (950, 1000.), (2000, 1030.),
+              (3000, 1020.)]
+  base, peak, grown = memory_soak.growth(readings, warmup_steps=937)
+  assert (base, peak) == (1000., 1030.)
+  assert grown == pytest.approx(0.03)
+  with pytest.raises(ValueError, match='before step 937'):
+    memory_soak.growth(readings[:3], warmup_steps=937)

@@ -305,14 +305,7 @@ def row_conv_solve(y, kernel, centre_inverse):
   traced, the H steps are unrolled (no loop to run); otherwise they run in
   a `tf.while_loop`.
 
-  Args:
-    y: [B, H, W, C] tensor (C static; B, H, W may be unknown until run).
-    kernel: [k, k, C, C] kernel whose centre tap has inverse
-      `centre_inverse`.
-    centre_inverse: [C, C] inverse of kernel[k-1, k-1].
-
-  Returns:
-    x with conv_top_left(x, kernel) == y up to round-off.
+  Args and result: as `row_solve`'s.
   """
   k = kernel.shape[0]
   if k == 1:
