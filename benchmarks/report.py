@@ -77,7 +77,7 @@ class Results:
     else:
       described = (f'{parts[0]}, {parts[2]}' if len(parts) == 3
                    else line.split(' (')[0])
-    stale = re.search(r'^Stale: ', text, re.MULTILINE)
+    stale = re.search(r'^Stale\b', text, re.MULTILINE)
     return described + (', stale: the file says why' if stale else '')
 
 
@@ -250,8 +250,8 @@ def _xla_small():
   return columns(
       Results('xla_small_d4_threads1.md'),
       ['conv', 'sample 100 s (plain)', 'XLA', 'XLA / plain',
-       'train step 64 s (plain)', 'XLA (2)', 'XLA / plain (2)',
-       'first call s: sample plain / XLA', 'train plain / XLA'])
+       'XLA compile s', 'train step 64 s (plain)', 'XLA (2)',
+       'XLA / plain (2)', 'XLA compile s (2)'])
 
 
 @table('xla_cifar10')
