@@ -279,7 +279,7 @@ def _exit_with(parent):
   threading.Thread(target=watch, daemon=True).start()
 
 
-def _is_done(args, run):
+def is_done(args, run):
   """True when the run's result is saved with the current settings."""
   path = _run_path(args, run)
   if not os.path.exists(path):
@@ -294,7 +294,7 @@ def _is_done(args, run):
 
 def run_all(args, runs):
   """Trains the runs that have no result yet, `args.jobs` at a time."""
-  todo = [r for r in runs if not _is_done(args, r)]
+  todo = [r for r in runs if not is_done(args, r)]
   print(f'{len(runs) - len(todo)} of {len(runs)} runs already done; '
         f'{len(todo)} to go on {args.jobs} worker(s)', flush=True)
   context = multiprocessing.get_context('spawn')
@@ -316,7 +316,7 @@ def saved_results(args, runs):
   """The saved results of the planned runs that are done."""
   results = []
   for r in runs:
-    if _is_done(args, r):
+    if is_done(args, r):
       with open(_run_path(args, r)) as f:
         results.append(json.load(f))
   return results

@@ -121,5 +121,9 @@ class FlowServing(tf.Module):
 def export(model, out):
   """Saves `model` as a SavedModel in `out`; returns the serving module."""
   module = FlowServing(model)
-  tf.saved_model.save(module, out, signatures=module.signatures())
+  # Serving runs no gradients: the custom gradients of memory saving are
+  # left out rather than traced for every op that has one.
+  tf.saved_model.save(module, out, signatures=module.signatures(),
+                      options=tf.saved_model.SaveOptions(
+                          experimental_custom_gradients=False))
   return module

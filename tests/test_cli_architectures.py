@@ -56,10 +56,11 @@ def test_28_by_28_images_train_padded_with_xla_and_memory_saving(tmp_path):
 def test_pac_flow_trains_samples_and_exports(tmp_path):
   out = str(tmp_path / 'pac')
   cli.run('training', 'train', '--preset', 'pac_demo', '--dataset', 'digits',
-          '--hidden-width', '8', '--components', '2', '--batch-size', '250',
-          '--steps', '2', '--out', out)
+          '--levels', '1', '--hidden-width', '8', '--components', '2',
+          '--batch-size', '250', '--steps', '2', '--out', out)
   config = json.load(open(os.path.join(out, 'config.json')))
   assert config['model'] == 'pac' and config['components'] == 2
+  assert config['levels'] == 1
   # Sampling: the training run's grid, and the exported signature.
   assert os.path.exists(os.path.join(out, 'samples.png'))
   printed = cli.run('export', '--checkpoint', out, '--out',

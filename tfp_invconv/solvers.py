@@ -57,8 +57,11 @@ def without_centre(kernel):
 
 
 def apply_channel_matrix(x, matrix):
-  """x @ matrix over the channel axis of an NHWC (or N...C) tensor."""
-  return tf.tensordot(x, matrix, axes=[[x.shape.rank - 1], [0]])
+  """x @ matrix over the channel axis of an NHWC (or N...C) tensor (one
+  matmul between reshapes: as fast as tf.tensordot, and a third of its ops
+  to trace)."""
+  product = tf.matmul(tf.reshape(x, [-1, x.shape[-1]]), matrix)
+  return tf.reshape(product, [-1] + _dims(x)[1:-1] + [matrix.shape[-1]])
 
 
 def _dims(x):
