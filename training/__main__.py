@@ -54,6 +54,8 @@ def _config(args, train_data):
   config.update(dataset=args.dataset, image_shape=list(train_data.image_shape),
                 num_levels=train_data.num_levels, seed=args.seed,
                 dequantization=args.dequantization, lr_drops=args.lr_drops,
+                dequantizer_base=('logistic' if args.dequantization ==
+                                  'variational' else None),
                 base_df=args.base_df or None,
                 mixed_precision=bool(args.mixed_precision))
   return config
@@ -93,6 +95,9 @@ def _train(args):
       config[key] = presets.model_options(saved)[key]
   if saved and args.base_df is None:  # a run resumes with its base
     config['base_df'] = saved.get('base_df')
+  if saved and saved.get('dequantization') == config['dequantization']:
+    # and with its dequantizer (none named: the Gaussian of older runs)
+    config['dequantizer_base'] = saved.get('dequantizer_base')
   if saved and args.mixed_precision is None:  # and with its precision
     config['mixed_precision'] = saved.get('mixed_precision', False)
   change = saved and artifacts.architecture_change(saved, config)

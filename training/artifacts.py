@@ -41,7 +41,10 @@ def build_model(config, **flow_options):
     flow = ti.CInCFlow(image_shape, **options, **flow_options)
   dequantizer = None
   if config.get('dequantization') == 'variational':
-    dequantizer = VariationalDequantizer(image_shape, seed=config.get('seed'))
+    # Runs saved before the logistic base name none: theirs was Gaussian.
+    dequantizer = VariationalDequantizer(
+        image_shape, seed=config.get('seed'),
+        base=config.get('dequantizer_base') or 'gaussian')
   noise = 'center' if config.get('dequantization') == 'center' else None
   return FlowModel(flow, num_levels=config['num_levels'],
                    seed=config.get('seed'), dequantizer=dequantizer,
@@ -53,7 +56,7 @@ def build_model(config, **flow_options):
 # What a checkpoint's weights depend on: a run resumed with other values
 # cannot restore them.
 ARCHITECTURE_KEYS = presets.MODEL_KEYS + ('image_shape', 'num_levels',
-                                          'dequantization')
+                                          'dequantization', 'dequantizer_base')
 
 
 def read_config(run_dir):
