@@ -15,7 +15,7 @@ def _seeded():
 
 def pytest_collection_modifyitems(items):
   """Files with more end-to-end (`slow`) tests first, each file's tests kept
-  together and in order: under `-n 2 --dist loadfile` (make test) the
+  together and in order: under `-n 3 --dist loadfile` (make test) the
   longest files then start first instead of finishing last."""
   slow = collections.Counter(str(item.path) for item in items
                              if item.get_closest_marker('slow'))
