@@ -31,16 +31,38 @@ def _max_error(actual, expected):
   return float(np.max(np.where(np.isfinite(error), error, np.inf)))
 
 
-def dense_log_det(fn, x):
-  """log|det J| of fn at each example of x, from the dense Jacobian."""
+def dense_log_det(fn, x, per_example_state=False):
+  """log|det J| of fn at each example of x, from the dense Jacobian.
+
+  When fn maps each example on its own, one backward pass gives every row:
+  example n is copied once per output d, and the gradient of the sum over
+  copies of output d of copy (n, d) is row d of J at example n (much
+  faster than `batch_jacobian`'s vectorised loop over outputs). A fn that
+  holds state per example of x (`per_example_state`, e.g. a PAC layer's
+  kernel maps) takes `batch_jacobian`.
+  """
+  if per_example_state:
+    return _batch_jacobian_log_det(fn, x)
+  x = np.asarray(x)
+  batch, size = x.shape[0], int(np.prod(x.shape[1:]))
+  copies = fresh(np.repeat(x, size, axis=0))
+  with tf.GradientTape() as tape:
+    tape.watch(copies)
+    y = tf.reshape(fn(copies), [batch, size, -1])
+    assert y.shape[-1] == size, 'fn must keep the dimension'
+    selected = tf.reduce_sum(y * tf.eye(size, dtype=y.dtype))
+  jacobian = tf.reshape(tape.gradient(selected, copies), [batch, size, size])
+  return tf.linalg.slogdet(jacobian)[1].numpy()
+
+
+def _batch_jacobian_log_det(fn, x):
   x = fresh(x)
   with tf.GradientTape() as tape:
     tape.watch(x)
     y = fn(x)
     y_flat = tf.reshape(y, [tf.shape(y)[0], -1])
-  jacobian = tape.batch_jacobian(y_flat, x)
   size = int(np.prod(x.shape[1:]))
-  jacobian = tf.reshape(jacobian, [-1, size, size])
+  jacobian = tf.reshape(tape.batch_jacobian(y_flat, x), [-1, size, size])
   return tf.linalg.slogdet(jacobian)[1].numpy()
 
 

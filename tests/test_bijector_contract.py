@@ -408,7 +408,8 @@ def test_conf_layers_round_trip_and_dense_log_det():
   x, y = _sample((2, 5, 6, 4)), _sample((2, 5, 6, 4), seed=1)
   x_error, y_error = helpers.round_trip_errors(layers, x, y)
   assert x_error < 1e-9 and y_error < 1e-9
-  expected = helpers.dense_log_det(layers.forward, x)
+  expected = helpers.dense_log_det(layers.forward, x,
+                                   per_example_state=True)
   np.testing.assert_allclose(
       layers.forward_log_det_jacobian(helpers.fresh(x), 3), expected,
       atol=1e-6)

@@ -44,7 +44,8 @@ def test_round_trip_and_dense_log_det_under_a_context(case):
   x_back = bijector.inverse(helpers.fresh(y), context=context)
   np.testing.assert_allclose(x_back, x, atol=1e-9)
   expected = helpers.dense_log_det(
-      lambda t: bijector.forward(t, context=context), x)
+      lambda t: bijector.forward(t, context=context), x,
+      per_example_state=True)
   np.testing.assert_allclose(
       bijector.forward_log_det_jacobian(helpers.fresh(x), 1, context=context),
       expected, atol=1e-6, rtol=0)
@@ -75,7 +76,8 @@ def test_distribution_takes_the_context_as_bijector_kwargs():
   log_prob = tf.function(lambda t, c: dist.log_prob(
       t, bijector_kwargs={'context': c}))(samples, context)
   expected = dist.distribution.log_prob(drawn) - helpers.dense_log_det(
-      lambda t: flow.forward(t, context=context), drawn.numpy())
+      lambda t: flow.forward(t, context=context), drawn.numpy(),
+      per_example_state=True)
   np.testing.assert_allclose(log_prob, expected, rtol=1e-4, atol=1e-4)
 
 

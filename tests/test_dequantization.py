@@ -47,7 +47,7 @@ def test_log_q_matches_the_dense_jacobian(base):
   u, log_q = dequantizer.transform(tf.constant(eps), k)
   assert np.all((u.numpy() > 0) & (u.numpy() < 1))
   log_det = helpers.dense_log_det(lambda e: dequantizer.transform(e, k)[0],
-                                  eps)
+                                  eps, per_example_state=True)
   np.testing.assert_allclose(log_q, log_base - log_det, atol=1e-6)
 
 

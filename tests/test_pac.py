@@ -38,7 +38,8 @@ def test_pac_round_trip_and_dense_log_det(order, kernel_size, solver,
   x = np.random.default_rng(1).normal(size=SHAPE)
   x_error, y_error = helpers.round_trip_errors(pac, x, x)
   assert x_error < 1e-9 and y_error < 1e-9
-  expected = helpers.dense_log_det(pac.forward, x)
+  expected = helpers.dense_log_det(pac.forward, x,
+                                    per_example_state=True)
   np.testing.assert_allclose(
       pac.forward_log_det_jacobian(helpers.fresh(x), 3), expected, atol=1e-6)
   np.testing.assert_allclose(
