@@ -2,6 +2,11 @@ import collections
 import os
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+if os.environ.get('PYTEST_XDIST_WORKER'):
+  # Three workers share two cores (make test): ops on one thread each, and
+  # in the processes the tests start, spend less CPU waiting on each other
+  # (2-3% less CPU and wall time on three test files, twice).
+  os.environ.setdefault('TF_NUM_INTRAOP_THREADS', '1')
 os.environ.setdefault('KERAS_BACKEND', 'tensorflow')
 
 import keras  # noqa: E402

@@ -42,11 +42,10 @@ def test_28_by_28_images_train_padded_with_xla_and_memory_saving(tmp_path):
                     '8', '--batch-size', '32', '--steps', '2',
                     '--memory-saving', 'inverse', '--out', out)
   assert 'padding the 28 x 28 images to 32 x 32, which' in printed
-  assert '(mean of 16 images; median' in cli.run('training', 'evaluate',
-                                                 '--run', out, '--jit')
-  _check_worst_images(
-      cli.run('training', 'evaluate', '--run', out, '--worst', '3'), 16,
-      os.path.join(out, 'worst_test_images.png'))
+  printed = cli.run('training', 'evaluate', '--run', out, '--jit', '--worst',
+                    '3')
+  assert '(mean of 16 images; median' in printed
+  _check_worst_images(printed, 16, os.path.join(out, 'worst_test_images.png'))
   printed = cli.run('export', '--checkpoint', out, '--out',
                     str(tmp_path / 'sm'))
   assert '"decode": "ok (round trip within' in printed
