@@ -17,8 +17,9 @@ Each run writes its result to `<runs>/<dataset>_<model>_seed<k>.json` the
 moment it ends, together with the settings it was trained with; a rerun
 skips the runs already there with the same settings. A run in progress
 checkpoints its weights, optimizer state and curve under `<runs>/partial/`
-at every evaluation, so an interrupted benchmark resumes mid-run. Runs go to
-`--jobs` worker processes that share the cores.
+at every evaluation, so an interrupted benchmark resumes mid-run
+(benchmarks/runs.py, shared with the other benchmarks that train). Runs go
+to `--jobs` worker processes that share the cores.
 
   python -m benchmarks.quality --data ../shared/data
 
@@ -31,17 +32,16 @@ run by `main(argv, suite=module name)` (see benchmarks/pac.py).
 
 import concurrent.futures
 import importlib
-import json
 import math
 import multiprocessing
 import os
-import shutil
 import statistics
 import threading
 import time
 
 from benchmarks import common
-from training import files, provenance
+from benchmarks import runs
+from training import provenance
 
 MODELS = {  # name: CInCFlow options
     'glow-affine': dict(conv='1x1', coupling='affine'),
@@ -128,7 +128,7 @@ def plan(args):
   parameter count."""
   import numpy as np
   suite = _suite(args)
-  runs = []
+  planned = []
   for name in args.datasets:
     spec = suite.DATASETS[name]
     with np.load(os.path.join(args.data, spec['file'])) as arrays:
@@ -141,16 +141,21 @@ def plan(args):
       knob = (reference if model == suite.REFERENCE else matched_knob(
           args, image_shape, model, spec['levels'], target))
       params = count_params(args, image_shape, model, spec['levels'], knob)
-      runs += [dict(dataset=name, model=model, seed=seed, params=params,
-                    levels=spec['levels'], steps=_steps(args, name),
-                    **{suite.KNOB: knob})
-               for seed in range(spec['seeds'])]
-  return runs
+      planned += [dict(dataset=name, model=model, seed=seed, params=params,
+                       levels=spec['levels'], steps=_steps(args, name),
+                       **{suite.KNOB: knob})
+                  for seed in range(spec['seeds'])]
+  return planned
 
 
-def _run_path(args, run):
-  return os.path.join(args.runs,
-                      f'{run["dataset"]}_{run["model"]}_seed{run["seed"]}.json')
+def _run(args, run):
+  """The resumable run of `run` (a plan entry): its result must match the
+  settings, the step count and the matched knob."""
+  knob = _suite(args).KNOB
+  return runs.Run(
+      os.path.join(args.runs, f'{run["dataset"]}_{run["model"]}_seed'
+                   f'{run["seed"]}.json'),
+      settings=settings(args), steps=run['steps'], **{knob: run[knob]})
 
 
 def settings(args):
@@ -168,39 +173,19 @@ def settings(args):
   return values
 
 
-def _partial_dir(args, run):
-  name = os.path.splitext(os.path.basename(_run_path(args, run)))[0]
-  return os.path.join(args.runs, 'partial', name)
-
-
-def _restore_curve(path, step, eval_every, run_settings):
-  """The curve saved with a run's checkpoint, cut to the checkpoint's step
-  (the curve is written first, so it can be one evaluation ahead)."""
-  empty = dict(train_bpd=[], curve_bpd=[], wall_s=0., cpu_s=0.)
-  if not step or not os.path.exists(path):
-    return empty
-  with open(path) as f:
-    curve = json.load(f)
-  if curve.get('settings') != run_settings:
-    return empty
-  done = step // eval_every
-  return dict(curve, train_bpd=curve['train_bpd'][:done],
-              curve_bpd=curve['curve_bpd'][:done])
-
-
-def _checkpoint_each_evaluation(state, curve_path, curve, clock):
-  """A Keras callback that saves the curve, then the training state, after
-  every evaluation with a finite loss (Keras is imported in the workers,
-  after their thread settings)."""
+def _checkpoint_each_evaluation(state, curve, eval_every):
+  """A Keras callback that adds each evaluation to the curve and, when the
+  loss is finite, saves the curve, then the training state (Keras is
+  imported in the workers, after their thread settings)."""
   import keras
 
   class CheckpointEachEvaluation(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
-      curve['train_bpd'].append(float(logs['bpd']))
-      curve['curve_bpd'].append(float(logs['val_bpd']))
+      curve.append((epoch + 1) * eval_every, train_bpd=float(logs['bpd']),
+                   curve_bpd=float(logs['val_bpd']))
       if math.isfinite(float(logs['bpd'])):
-        files.write_json(curve_path, dict(curve, **clock()))
+        curve.save()
         state.save()
 
   return CheckpointEachEvaluation()
@@ -214,11 +199,10 @@ def train_one(args, run):
   from tfp_invconv.model import FlowModel
   from training import callbacks, data
 
-  start_wall, start_cpu = time.perf_counter(), time.process_time()
   keras.utils.set_random_seed(run['seed'])
-  path = os.path.join(args.data, _suite(args).DATASETS[run['dataset']]['file'])
-  train, test = data.load(path, 'train'), data.load(path, 'test')
   suite = _suite(args)
+  path = os.path.join(args.data, suite.DATASETS[run['dataset']]['file'])
+  train, test = data.load(path, 'train'), data.load(path, 'test')
   model = FlowModel(suite.make_flow(train.image_shape, run['model'],
                                     run['levels'], args, run[suite.KNOB]),
                     num_levels=train.num_levels,
@@ -228,25 +212,13 @@ def train_one(args, run):
   model.compile(optimizer=keras.optimizers.Adamax(
       callbacks.WarmupSchedule(args.lr, args.warmup_steps),
       clipnorm=args.clip_norm))
-  partial = _partial_dir(args, run)
-  knob = _suite(args).KNOB
-  run_settings = dict(settings(args), steps=run['steps'],
-                      **{knob: run[knob]})
-  state = callbacks.TrainingState(model, partial, max_to_keep=1)
-  step = state.restore() if os.path.exists(
-      os.path.join(partial, 'curve.json')) else 0
-  curve = _restore_curve(os.path.join(partial, 'curve.json'), step,
-                         args.eval_every, run_settings)
-  if step and not curve['curve_bpd']:
-    raise RuntimeError(f'{partial} holds a checkpoint of other settings; '
-                       'delete it to retrain this run')
-  curve['segments'] = curve.get('segments', []) + [dict(
-      from_step=step, machine=provenance.machine(args.threads),
-      code=provenance.code_version())]
-  clock = lambda: dict(
-      settings=run_settings,
-      wall_s=curve['wall_s'] + time.perf_counter() - start_wall,
-      cpu_s=curve['cpu_s'] + time.process_time() - start_cpu)
+  saved = _run(args, run)
+  state = callbacks.TrainingState(model, saved.partial, max_to_keep=1)
+  step = state.restore() if saved.has_curve() else 0
+  curve = saved.curve(step, args.threads)
+  if curve.stale:
+    raise RuntimeError(f'{saved.partial} holds a checkpoint of other '
+                       'settings; delete it to retrain this run')
   curve_images = data.ImageData(test.images.take(args.curve_images),
                                 test.image_shape, test.num_levels,
                                 args.curve_images)
@@ -257,16 +229,15 @@ def train_one(args, run):
       epochs=run['steps'] // args.eval_every,
       validation_data=data.batches(curve_images, 500, shuffle=False),
       callbacks=[callbacks.TerminateOnNaN(), _checkpoint_each_evaluation(
-          state, os.path.join(partial, 'curve.json'), curve, clock)],
+          state, curve, args.eval_every)],
       verbose=0)
-  return dict(run, settings=settings(args), batch=args.batch,
-              resumed_at=step, mixed_precision=model.mixed_precision,
+  return dict(run, batch=args.batch, resumed_at=step,
+              mixed_precision=model.mixed_precision,
               test_bpd=data.mean_bits_per_dim(model, test, 500),
-              curve_steps=[args.eval_every * (i + 1)
-                           for i in range(len(curve['curve_bpd']))],
-              train_bpd=curve['train_bpd'], curve_bpd=curve['curve_bpd'],
-              segments=curve['segments'],
-              **{k: v for k, v in clock().items() if k != 'settings'})
+              curve_steps=curve.steps,
+              train_bpd=curve.series.get('train_bpd', []),
+              curve_bpd=curve.series.get('curve_bpd', []),
+              segments=curve.segments, **curve.totals())
 
 
 def _exit_with(parent):
@@ -281,22 +252,14 @@ def _exit_with(parent):
 
 def is_done(args, run):
   """True when the run's result is saved with the current settings."""
-  path = _run_path(args, run)
-  if not os.path.exists(path):
-    return False
-  with open(path) as f:
-    saved = json.load(f)
-  knob = _suite(args).KNOB
-  return (saved.get('settings') == settings(args)
-          and saved.get(knob) == run[knob]
-          and saved.get('steps') == run['steps'])
+  return _run(args, run).saved() is not None
 
 
-def run_all(args, runs):
+def run_all(args, planned):
   """Trains the runs that have no result yet, `args.jobs` at a time."""
-  todo = [r for r in runs if not is_done(args, r)]
-  print(f'{len(runs) - len(todo)} of {len(runs)} runs already done; '
-        f'{len(todo)} to go on {args.jobs} worker(s)', flush=True)
+  todo = [r for r in planned if not is_done(args, r)]
+  print(f'{len(planned) - len(todo)} of {len(planned)} runs already '
+        f'done; {len(todo)} to go on {args.jobs} worker(s)', flush=True)
   context = multiprocessing.get_context('spawn')
   with concurrent.futures.ProcessPoolExecutor(
       args.jobs, mp_context=context, initializer=_exit_with,
@@ -304,22 +267,19 @@ def run_all(args, runs):
     futures = {pool.submit(train_one, args, r): r for r in todo}
     for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
       result = future.result()
-      files.write_json(_run_path(args, result), result)
-      shutil.rmtree(_partial_dir(args, result), ignore_errors=True)
+      run = _run(args, result)
+      run.save(result)
+      run.remove_partial()
       print(f'[{done}/{len(todo)}] {result["dataset"]} {result["model"]} '
             f'seed {result["seed"]}: test {result["test_bpd"]:.4f} bits/dim '
             f'in {result["wall_s"] / 60:.1f} min', flush=True)
-  return saved_results(args, runs)
+  return saved_results(args, planned)
 
 
-def saved_results(args, runs):
+def saved_results(args, planned):
   """The saved results of the planned runs that are done."""
-  results = []
-  for r in runs:
-    if is_done(args, r):
-      with open(_run_path(args, r)) as f:
-        results.append(json.load(f))
-  return results
+  results = [_run(args, r).saved() for r in planned]
+  return [r for r in results if r is not None]
 
 
 def summarize(results):
@@ -560,10 +520,10 @@ def main(argv=None, suite='benchmarks.quality'):
   report_only = args.report_only
   command = common.command_line(parser, args)  # workers set --threads
   start = time.perf_counter()
-  runs = plan(args)
-  results = (saved_results(args, runs) if report_only
-             else run_all(args, runs))
-  report(args, command, results, time.perf_counter() - start, len(runs))
+  planned = plan(args)
+  results = (saved_results(args, planned) if report_only
+             else run_all(args, planned))
+  report(args, command, results, time.perf_counter() - start, len(planned))
 
 
 if __name__ == '__main__':

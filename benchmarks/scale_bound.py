@@ -6,20 +6,21 @@ scale, 'sigmoid' (the papers' reference code) and 'tanh' at several c, over
 seeds, each run a CLI subprocess on one thread. For each it reports the
 held-out bits/dim of the whole MNIST test split and how many of N samples
 at T = 0.7 and T = 1.0 hold a non-finite value. Finished runs are kept
-under --runs and skipped on a rerun, so an interrupted invocation resumes.
+under --runs with the steps, batch and sample count they were made with,
+and skipped on a rerun with the same ones (benchmarks/runs.py), so an
+interrupted invocation resumes.
 
   python -m benchmarks.scale_bound --data ../shared/data/mnist.npz
 """
 
 import concurrent.futures
-import json
 import os
 import statistics
 import subprocess
 import sys
 
-from benchmarks import common
-from training import files, provenance
+from benchmarks import common, runs
+from training import provenance
 
 TEMPERATURES = (0.7, 1.0)
 
@@ -33,24 +34,25 @@ def _label(scale, bound):
 
 
 def _train(args, scale, bound, seed):
-  """Trains one run (unless its result exists); returns its result."""
+  """Trains one run (unless its result exists with these settings); returns
+  its result. The training CLI resumes the run folder if interrupted."""
   folder = os.path.join(args.runs, f'{_label(scale, bound)}_seed{seed}'
                         .replace(' ', '_').replace('=', ''))
-  result_path = os.path.join(folder, 'result.json')
-  if os.path.exists(result_path):
-    with open(result_path) as f:
-      return json.load(f)
+  run = runs.Run(os.path.join(folder, 'result.json'), steps=args.steps,
+                 batch=args.batch, samples=args.samples)
+  result = run.saved()
+  if result is not None:
+    return result
   command = [sys.executable, '-m', 'training', 'train', '--preset', 'demo',
              '--dataset', args.data, '--levels', '3', '--steps',
-             str(args.steps), '--seed', str(seed), '--threads', '1',
-             '--scale', scale, '--out', folder]
+             str(args.steps), '--batch-size', str(args.batch), '--seed',
+             str(seed), '--threads', '1', '--scale', scale, '--out', folder]
   if bound is not None:
     command += ['--log-scale-bound', str(bound)]
   subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-  result = dict(scale=scale, bound=bound, seed=seed,
-                held_out=_held_out(folder), **_non_finite(folder, args.samples))
-  files.write_json(result_path, result)
-  return result
+  return run.save(dict(scale=scale, bound=bound, seed=seed,
+                       held_out=_held_out(folder),
+                       **_non_finite(folder, args.samples)))
 
 
 def _held_out(folder):
@@ -112,8 +114,8 @@ def main(argv=None):
       args.out, 'Bounded scales: held-out bits/dim and non-finite samples',
       command, provenance.machine(1), header, rows, notes=[
           f'Each run: `python -m training train --preset demo --dataset DATA '
-          f'--levels 3 --steps {args.steps} --seed S --threads 1 --scale '
-          'SCALE [--log-scale-bound C]` (the demo CInC flow with Quad '
+          f'--levels 3 --steps {args.steps} --batch-size {args.batch} --seed '
+          'S --threads 1 --scale SCALE [--log-scale-bound C]` (the demo CInC flow with Quad '
           'couplings on MNIST padded to 32 x 32); held-out bits/dim over the '
           f'10,000 test images; {args.samples} samples per temperature '
           '(latent seed 1) counted as non-finite when any value is NaN or '

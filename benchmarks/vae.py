@@ -32,20 +32,21 @@ fraction of the conditioners' last hidden units still live: with a slope
 above 1e-3 for some input).
 
 Each run (posterior, seed) saves its result as JSON and checkpoints every
-`--eval-every` steps under `<runs>/partial/`, so the benchmark resumes.
+`--eval-every` steps under `<runs>/partial/`, so the benchmark resumes
+(benchmarks/runs.py). A finished run keeps its checkpoint: the refits start
+from the Gaussian's, and new evaluation settings re-evaluate it.
 
   python -m benchmarks.vae --data ../shared/data
 """
 
-import json
 import math
 import os
 import time
 
 import numpy as np
 
-from benchmarks import common
-from training import files, provenance
+from benchmarks import common, runs
+from training import provenance
 
 POSTERIORS = ('gaussian', 'iaf', 'conf', 'conf_lu', 'conf_elu')
 PIXELS = 784
@@ -236,25 +237,20 @@ def train_one(args, posterior, seed, train, test):
   result dict."""
   import keras
   import tensorflow as tf
-  start_wall, start_cpu = time.perf_counter(), time.process_time()
   keras.utils.set_random_seed(seed)
   vae = VAE(posterior, args)
   optimizer = keras.optimizers.Adam(args.lr)
   optimizer.build(vae.variables)
   step = tf.Variable(0, dtype=tf.int64)
-  partial = os.path.join(args.runs, 'partial', f'{posterior}_seed{seed}')
+  run = _run(args, posterior, seed)
   manager = tf.train.CheckpointManager(_checkpoint(vae, optimizer, step),
-                                       partial, max_to_keep=1)
-  curve_path = os.path.join(partial, 'curve.json')
-  curve = dict(steps=[], test_elbo=[], cpu_s=0., wall_s=0.)
-  if manager.latest_checkpoint and os.path.exists(curve_path):
+                                       run.partial, max_to_keep=1)
+  if manager.latest_checkpoint and run.has_curve():
     manager.checkpoint.restore(manager.latest_checkpoint)
-    with open(curve_path) as f:
-      curve = json.load(f)
-    done = int(step.numpy())
-    keep = [i for i, s in enumerate(curve['steps']) if s <= done]
-    curve.update(steps=[curve['steps'][i] for i in keep],
-                 test_elbo=[curve['test_elbo'][i] for i in keep])
+  curve = run.curve(int(step.numpy()), args.threads)
+  if curve.stale:
+    raise RuntimeError(f'{run.partial} holds a checkpoint of other training '
+                       'settings; delete it to retrain this run')
 
   train_step = _train_step(vae, optimizer, vae.variables)
   elbo = _elbo_fn(vae, args)
@@ -265,23 +261,20 @@ def train_one(args, posterior, seed, train, test):
     step.assign_add(1)
     if int(step.numpy()) % args.eval_every == 0:
       value = -float(np.mean(elbo(curve_images, tf.constant([seed, 0]))))
-      curve['steps'].append(int(step.numpy()))
-      curve['test_elbo'].append(value)
-      curve.update(cpu_s=curve['cpu_s'] + time.process_time() - start_cpu,
-                   wall_s=curve['wall_s'] + time.perf_counter() - start_wall)
-      start_wall, start_cpu = time.perf_counter(), time.process_time()
-      files.write_json(curve_path, curve)
+      curve.append(int(step.numpy()), test_elbo=value)
+      curve.save()
       manager.save()
       print(f'{posterior} seed {seed} step {int(step.numpy())}: curve '
             f'-ELBO {value:.2f}', flush=True)
   negative_elbo = _test_neg_elbo(elbo, test, seed)
   nll = importance_weighted_nll(vae, test[:args.iw_images], args, seed)
   usage = posterior_usage(vae, test[:args.curve_images], seed)
-  curve.update(cpu_s=curve['cpu_s'] + time.process_time() - start_cpu,
-               wall_s=curve['wall_s'] + time.perf_counter() - start_wall)
-  return dict(posterior=posterior, seed=seed, steps=args.steps,
-              settings=settings(args), flow_parameters=vae.flow_parameters(),
-              test_neg_elbo=negative_elbo, **nll, usage=usage, curve=curve)
+  return dict(posterior=posterior, seed=seed,
+              flow_parameters=vae.flow_parameters(),
+              test_neg_elbo=negative_elbo, **nll, usage=usage, curve=dict(
+                  steps=curve.steps,
+                  test_elbo=curve.series.get('test_elbo', []),
+                  segments=curve.segments, **curve.totals()))
 
 
 def importance_weighted_nll(vae, images, args, seed):
@@ -374,8 +367,7 @@ def _restored(args, posterior, seed, steps):
   checkpoint is at `steps`; else None."""
   import keras
   import tensorflow as tf
-  partial = os.path.join(args.runs, 'partial', f'{posterior}_seed{seed}')
-  latest = tf.train.latest_checkpoint(partial)
+  latest = tf.train.latest_checkpoint(_run(args, posterior, seed).partial)
   if latest is None:
     return None
   vae = VAE(posterior, args)
@@ -430,8 +422,7 @@ def refit_one(args, posterior, seed, train, test):
   after = _test_neg_elbo(elbo, test, seed)
   print(f'refit {posterior} seed {seed}: test -ELBO {before:.2f} -> '
         f'{after:.2f}', flush=True)
-  return dict(posterior=posterior, seed=seed, steps=args.steps,
-              refit_steps=args.refit_steps, settings=settings(args),
+  return dict(posterior=posterior, seed=seed,
               test_neg_elbo_before=before, test_neg_elbo=after,
               cpu_s=time.process_time() - start_cpu)
 
@@ -439,28 +430,26 @@ def refit_one(args, posterior, seed, train, test):
 SETTINGS = ('batch', 'lr', 'latents', 'context', 'hidden', 'flows',
             'conf_layers', 'conf_width', 'iaf_width', 'elbo_samples',
             'iw_samples', 'iw_images', 'eval_every', 'curve_images')
+# Settings of the evaluation after training only: changing one evaluates a
+# finished checkpoint again instead of retraining it.
+EVALUATION_SETTINGS = ('elbo_samples', 'iw_samples', 'iw_images')
 
 
 def settings(args):
   return {k: getattr(args, k) for k in SETTINGS}
 
 
-def _result_path(args, posterior, seed):
-  return os.path.join(args.runs, f'{posterior}_seed{seed}.json')
-
-
-def _saved(args, posterior, seed, prefix='', **expected):
-  """The saved result of run (posterior, seed) (`prefix` 'refit_' for a
-  refit), if it was made with these settings and `expected` values; else
-  None."""
-  path = _result_path(args, prefix + posterior, seed)
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    result = json.load(f)
-  expected.update(settings=settings(args), steps=args.steps)
-  ok = all(result.get(k) == v for k, v in expected.items())
-  return result if ok else None
+def _run(args, posterior, seed, prefix='', **expected):
+  """The resumable run (posterior, seed) (`prefix` 'refit_' for a refit):
+  its result must match the settings, the steps and `expected`; its
+  checkpoint resumes under the same training settings."""
+  values = settings(args)
+  training = {k: v for k, v in values.items()
+              if k not in EVALUATION_SETTINGS}
+  return runs.Run(os.path.join(args.runs, f'{prefix}{posterior}_seed{seed}'
+                               '.json'),
+                  resume_with=dict(settings=training), settings=values,
+                  steps=args.steps, **expected)
 
 
 def report(args, command, results, refits=()):
@@ -631,15 +620,15 @@ def main(argv=None):
   results = []
   for posterior in args.posteriors:
     for seed in range(args.seeds):
-      result = _saved(args, posterior, seed)
+      run = _run(args, posterior, seed)
+      result = run.saved()
       if result is None and not report_only:
-        result = train_one(args, posterior, seed, train, test)
-        files.write_json(_result_path(args, posterior, seed), result)
+        result = run.save(train_one(args, posterior, seed, train, test))
       if result and 'usage' not in result:
         usage = _usage_from_checkpoint(args, result, test)
         if usage is not None:
           result['usage'] = usage
-          files.write_json(_result_path(args, posterior, seed), result)
+          run.save(result)
       if result:
         results.append(result)
   refits = [_refit(args, posterior, seed, train, test, report_only)
@@ -649,11 +638,10 @@ def main(argv=None):
 
 
 def _refit(args, posterior, seed, train, test, report_only):
-  result = _saved(args, posterior, seed, 'refit_',
-                  refit_steps=args.refit_steps)
+  run = _run(args, posterior, seed, 'refit_', refit_steps=args.refit_steps)
+  result = run.saved()
   if result is None and not report_only:
-    result = refit_one(args, posterior, seed, train, test)
-    files.write_json(_result_path(args, 'refit_' + posterior, seed), result)
+    result = run.save(refit_one(args, posterior, seed, train, test))
   return result
 
 
