@@ -49,7 +49,7 @@ def layer_trace(bijector, x):
 def first_overflow(model, images, limit):
   """Per image, (layer, largest |input| of that layer) of the first layer
   whose output exceeds `limit` in absolute value; None if none does."""
-  x, _ = model.dequantize_with_log_q(images, 'center')
+  x = model.dequantize(images, 'center')
   normalizing = model.flow.bijectors[0].bijector  # Invert(normalizing)
   steps, _ = layer_trace(normalizing, x)
   found = []

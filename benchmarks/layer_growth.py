@@ -34,7 +34,7 @@ def main(argv=None):
   images = test[args.indices]
   images = images[..., None] if images.ndim == 3 else images
   bpd = np.asarray(model.bits_per_dim(images, noise='center'))
-  x, _ = model.dequantize_with_log_q(images, 'center')
+  x = model.dequantize(images, 'center')
   steps, _ = atypical.layer_trace(model.flow.bijectors[0].bijector, x)
   name = args.pretrained or os.path.basename(os.path.normpath(args.run))
   out = args.out or f'benchmarks/results/layer_growth_{name}.md'

@@ -59,6 +59,15 @@ def test_the_mode_survives_keras_saving(native, tmp_path):
                                 model.bits_per_dim(pixels, noise='center'))
 
 
+def test_the_mode_follows_the_conditioners_policy(native):
+  model = FlowModel(_flow(), num_levels=17)
+  precision.set_conditioner_policy(model.flow, precision.MIXED)
+  assert model.mixed_precision and model.get_config()['mixed_precision']
+  precision.set_conditioner_policy(model.flow, precision.FLOAT32)
+  assert not model.mixed_precision
+  assert not model.get_config()['mixed_precision']
+
+
 def test_without_native_bfloat16_it_warns_and_stays_float32(monkeypatch):
   monkeypatch.setattr(precision, 'native_bfloat16',
                       lambda: (False, 'no AVX512-BF16 here'))

@@ -73,7 +73,7 @@ class FlowModel(keras.Model):
                        f'{self.noise!r}.')
     self.flow = flow
     self.base_df = base_df
-    self.mixed_precision = precision.apply(flow, mixed_precision)
+    precision.apply(flow, mixed_precision)
     self.distribution = flows.flow_distribution(flow, base_df)
     # Listing the flow's Keras layers makes Keras track every weight once.
     self.flow_layers = base.collect_keras_layers(flow)
@@ -129,16 +129,15 @@ class FlowModel(keras.Model):
   dimensions = property(lambda self: self.codec.dimensions,
                         doc='D of bits/dim: the unpadded data\'s dimension.')
   dtype_float = property(lambda self: self.flow.float_dtype)
+  mixed_precision = property(
+      lambda self: precision.conditioner_policy(self.flow) == precision.MIXED,
+      doc='True while the conditioners compute in bfloat16.')
 
   # Pixels, likelihood, latents ----------------------------------------------
 
   def dequantize(self, pixels, noise='uniform'):
     """k -> (k + u) / L - 0.5 (`PixelCodec.dequantize`)."""
     return self.codec.dequantize(pixels, noise)[0]
-
-  def dequantize_with_log_q(self, pixels, noise='uniform'):
-    """(x, log q(u | k)) per example; log q = 0 for uniform noise."""
-    return self.codec.dequantize(pixels, noise)
 
   def to_pixels(self, x):
     """(integer pixels, finite per image): `PixelCodec.to_pixels`."""

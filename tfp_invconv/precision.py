@@ -68,6 +68,14 @@ def set_conditioner_policy(flow, policy):
       layer.dtype_policy = policy
 
 
+def conditioner_policy(flow):
+  """MIXED when every conditioner of `flow` computes in bfloat16, else
+  FLOAT32 (also for a flow without conditioners)."""
+  policies = {layer.dtype_policy.name for net in conditioners(flow)
+              for layer in [net] + list(net.layers)}
+  return MIXED if policies == {MIXED} else FLOAT32
+
+
 def native_bfloat16():
   """(True, where) when this machine computes bfloat16 natively (a GPU or
   TPU, or a CPU with AVX512-BF16 or AMX), else (False, why not)."""
@@ -104,9 +112,6 @@ def resolve(mixed_precision):
 
 def apply(flow, mixed_precision):
   """Puts `flow`'s conditioners in bfloat16 when `mixed_precision` asks
-  for it and `resolve` allows it (otherwise leaves them as they are);
-  returns True when they compute in bfloat16."""
-  mixed = resolve(mixed_precision) == MIXED
-  if mixed:
+  for it and `resolve` allows it (otherwise leaves them as they are)."""
+  if resolve(mixed_precision) == MIXED:
     set_conditioner_policy(flow, MIXED)
-  return mixed
