@@ -63,14 +63,19 @@ def test_saved_checkpoint_restores_weights_step_and_average(name):
 
 
 def test_the_training_command_resumes_a_saved_run(tmp_path):
+  # A run saved before the logistic-noise dequantizer: it resumes with the
+  # Gaussian-noise q it was trained with, not the new default.
   run = tmp_path / 'run'
-  shutil.copytree(os.path.join(FIXTURES, 'cinc_quad'), run)
+  shutil.copytree(os.path.join(FIXTURES, 'triangular_variational'), run)
   result = subprocess.run(
       [sys.executable, '-m', 'training', 'train', '--out', str(run),
        '--preset', 'demo', '--hidden-width', '16', '--depth', '2',
        '--batch-size', '16', '--seed', '0', '--dataset', 'digits',
+       '--centre', 'triangular', '--dequantization', 'variational',
        '--steps', '3', '--threads', '1'],
       cwd=ROOT, capture_output=True, text=True, check=False)
   assert result.returncode == 0, result.stderr[-2000:]
   assert 'resuming from step 2' in result.stdout
   assert 'trained 3 steps' in result.stdout
+  model, _ = artifacts.load_model(str(run))
+  assert model.dequantizer.base == 'gaussian'
