@@ -44,27 +44,33 @@ SOLVERS = {'row_conv': 'row-conv', 'rows': 'rows', 'wavefront': 'wavefront',
            'jacobi': 'block-Jacobi'}
 
 
-def measure(kind, shape, batch, repeats, stddev):
+def measure(kind, shape, batch, repeats, rounds, stddev):
+  """Seconds of the forward call and of each solver's inverse (the same
+  weights for all) and each solver's round-trip error. Each time is the
+  median of `repeats` back-to-back calls; `rounds` rounds time every call
+  in turn and the median round counts, so that drift in the machine's
+  speed reaches every ratio's numerator and denominator alike."""
+  import statistics
   import tensorflow as tf
   x = tf.random.stateless_normal((batch,) + shape, seed=[0, 0])
+  reference = _layer(kind, shape[-1], 'row_conv', stddev)
+  forward = tf.function(reference.forward)
+  y = forward(x)
+  calls = {'forward': lambda: forward(tf.identity(x)).numpy()}
   row = {}
-  reference = None
   for solver in SOLVERS:
     layer = _layer(kind, shape[-1], solver, stddev)
-    if reference is None:
-      reference = layer
-      forward = tf.function(lambda t: layer.forward(t))
-      y = forward(x)
-      row['forward'] = common.median_seconds(
-          lambda: forward(tf.identity(x)).numpy(), repeats)
-    else:  # the same weights for every solver
-      for src, dst in zip(reference.variables, layer.variables):
-        dst.assign(src)
-    inverse = tf.function(lambda t, layer=layer: layer.inverse(t))
-    row[solver] = common.median_seconds(
-        lambda: inverse(tf.identity(y)).numpy(), repeats)
+    for src, dst in zip(reference.variables, layer.variables):
+      dst.assign(src)
+    inverse = tf.function(layer.inverse)
+    calls[solver] = lambda inverse=inverse: inverse(tf.identity(y)).numpy()
     row[f'{solver}_error'] = float(tf.reduce_max(tf.abs(
         inverse(tf.identity(y)) - x)))
+  times = {name: [] for name in calls}
+  for _ in range(rounds):
+    for name, call in calls.items():
+      times[name].append(common.median_seconds(call, repeats))
+  row.update({name: statistics.median(t) for name, t in times.items()})
   return row
 
 
@@ -73,6 +79,7 @@ def main(argv=None):
       'inverse', __doc__.split('\n')[0], batch=100, repeats=20,
       out='benchmarks/results/inverse.md')
   parser.add_argument('--stddev', type=float, default=0.1)
+  parser.add_argument('--rounds', type=int, default=5)
   args, command = common.parse(parser, argv)
   table = common.ResultsTable(
       args.out, 'Convolution inverse vs forward', command,
@@ -80,8 +87,12 @@ def main(argv=None):
       ['layer', 'H x W x C', 'forward ms']
       + [f'{name} ms / fwd' for name in SOLVERS.values()]
       + [f'max err {name}' for name in SOLVERS.values()],
-      notes=[f'Batch {args.batch}, float32, median of {args.repeats} runs '
-             'after warm-up, each call inside `tf.function`. Kernels: every '
+      notes=[f'Batch {args.batch}, float32, each call inside `tf.function`; '
+             f'each time the median of {args.repeats} back-to-back calls '
+             f'after warm-up, taken in {args.rounds} rounds that time the '
+             'forward call and every solver in turn, and the median round '
+             'reported (drift in the machine speed reaches every ratio\'s '
+             'numerator and denominator alike). Kernels: every '
              f'free tap N(0, {args.stddev}); the LU centre is a random '
              'rotation, the triangular centres have a unit diagonal. '
              "`solver='auto'` (the default) runs row-conv on CPU and rows "
@@ -90,7 +101,8 @@ def main(argv=None):
              '(see tests/test_solvers.py), not by the solver.'])
   for kind in KINDS:
     for shape in SHAPES:
-      r = measure(kind, shape, args.batch, args.repeats, args.stddev)
+      r = measure(kind, shape, args.batch, args.repeats, args.rounds,
+                  args.stddev)
       table.add(
           [KINDS[kind], 'x'.join(map(str, shape)), f'{r["forward"] * 1e3:.2f}']
           + [f'{r[s] * 1e3:.2f} / {r[s] / r["forward"]:.2f}x'

@@ -295,18 +295,19 @@ def row_conv_solve(y, kernel, centre_inverse):
   """Solves conv_top_left(x, kernel) = y for x, one image row per step,
   with the fewest multiply-adds (the CPU form).
 
-  Step i takes the rows above through their taps as a 1 x k convolution
-  (the k - 1 solved rows side by side in its channels: (k - 1) k C^2
-  multiply-adds a pixel, as the forward convolution spends on them) and
-  applies the row's own inverse T^-1 (`_row_inverse`) to what is left:
+  Step i takes the k - 1 rows above through the kernel's first k - 1 rows
+  as one convolution (the rows stacked along the height, which the solved
+  rows are laid out in already: (k - 1) k C^2 multiply-adds a pixel, as the
+  forward convolution spends on them) and applies the row's own inverse
+  T^-1 (`_row_inverse`) to what is left:
 
     x_i = (y_i - sum_a conv_left(x_{i-k+1+a}, K[a])) T^-1
 
   T^-1 is a dense [W*C, W*C] matrix, so a step costs W C^2 more per pixel
   than the forward convolution's taps on its own row; it is what replaces a
   W-step sequential solve along the row. With the image height known when
-  traced, the H steps are unrolled (no loop to run); otherwise they run in
-  a `tf.while_loop`.
+  traced, the H steps are unrolled (no loop to run, and the first rows take
+  only the rows they have above); otherwise they run in a `tf.while_loop`.
 
   Args and result: as `row_solve`'s.
   """
@@ -316,34 +317,30 @@ def row_conv_solve(y, kernel, centre_inverse):
   batch, height, width, channels = _dims(y)
   row_size = width * channels
   row_inverse = _row_inverse(kernel, centre_inverse, width)
-  # [1, k, (k-1) C, C]: kernel row a reads the a-th of the k - 1 rows
-  # stacked in the input channels.
-  above_kernel = tf.reshape(tf.transpose(kernel[:k - 1], [1, 0, 2, 3]),
-                            [1, k, (k - 1) * channels, channels])
   left = [[0, 0], [0, 0], [k - 1, 0], [0, 0]]
 
   def solve_row(y_row, rows_above):
-    """x_i from y_i and the k - 1 rows above side by side in the channels
-    ([B, 1, W, C] and [B, 1, W, (k-1) C])."""
+    """x_i from y_i ([B, 1, W, C]) and the rows above it ([B, a, W, C],
+    a <= k - 1, the nearest last)."""
     if rows_above is not None:
-      y_row -= tf.nn.conv2d(rows_above, above_kernel, 1, left)
+      above_taps = kernel[k - 1 - rows_above.shape[1]:k - 1]
+      y_row -= tf.nn.conv2d(rows_above, above_taps, 1, left)
     x_row = tf.reshape(y_row, [-1, row_size]) @ row_inverse
     return tf.reshape(x_row, [-1, 1, width, channels])
 
   if isinstance(height, int):
-    rows = tf.split(y, height, axis=1)
-    solved = [tf.zeros_like(rows[0])] * (k - 1)
-    for i, y_row in enumerate(rows):
-      solved.append(solve_row(
-          y_row, tf.concat(solved[-(k - 1):], -1) if i else None))
-    return tf.concat(solved[k - 1:], axis=1)
+    solved = []
+    for y_row in tf.split(y, height, axis=1):
+      above = solved[-(k - 1):]
+      solved.append(solve_row(y_row, tf.concat(above, 1) if above else None))
+    return tf.concat(solved, axis=1)
 
   def step(i, window, solved):
     x_row = solve_row(y[:, i:i + 1], window)
-    window = tf.concat([window[..., channels:], x_row], -1)
+    window = tf.concat([window[:, 1:], x_row], 1)
     return i + 1, window, solved.write(i, x_row[:, 0])
 
-  window = tf.zeros([batch, 1, width, (k - 1) * channels], y.dtype)
+  window = tf.zeros([batch, k - 1, width, channels], y.dtype)
   solved = tf.TensorArray(y.dtype, size=height,
                           element_shape=[None, None, channels])
   _, _, solved = tf.while_loop(lambda i, *_: i < height, step,
