@@ -9,10 +9,18 @@ measured from the resident memory after the first epoch's evaluation to
 the largest later reading. The bar: at most 5%. Written to a results file
 and a plot of resident memory against steps.
 
+With `--peers`, instead: the same soak for TFP's `tfb.Glow` beside this
+package's flows, each trained in the peer benchmark's plain loop (a
+`tf.function` step of -mean log_prob and Adamax, benchmarks/peers.py, MNIST
+size: 2 levels of D = 4 steps, width 128), where the loop has no epochs:
+growth is measured after the first `PEERS_WARMUP` steps. TFP issue #1177
+reports `tfb.Glow` training memory growing steadily.
+
 An interrupted soak starts again (it measures one process's life; a
 resumed run would be a new process).
 
   python -m benchmarks.memory_soak --data ../shared/data/mnist.npz --threads 1
+  python -m benchmarks.memory_soak --data ../shared/data/mnist.npz --threads 1 --peers --out benchmarks/results/memory_soak_peers.md
 """
 
 import os
@@ -26,15 +34,28 @@ from training import provenance
 
 PRESET = 'mnist_conf_wide'
 STEPS_PER_EPOCH = 937  # 60,000 images at batch 64, the last batch dropped
+PEERS_WARMUP = 500
 BAR = 0.05
 _PROGRESS = re.compile(r'^step (\d+)/\d+ ')
 
 
-def soak(data, steps, threads, out_dir):
-  """[(step, resident MiB)] at every progress line of a `steps`-step run."""
-  command = [sys.executable, '-m', 'training', 'train', '--preset', PRESET,
-             '--dataset', data, '--steps', str(steps), '--out', out_dir,
-             '--threads', str(threads)]
+def cli_command(data, steps, threads, out_dir):
+  return [sys.executable, '-m', 'training', 'train', '--preset', PRESET,
+          '--dataset', data, '--steps', str(steps), '--out', out_dir,
+          '--threads', str(threads)]
+
+
+def peers_command(model, data, steps, threads):
+  return [sys.executable, '-c',
+          f'from benchmarks import common, peers; '
+          f'common.set_threads({threads}); '
+          f'peers.mnist_bits_here({model!r}, {data!r}, {steps}, '
+          'progress_every=50)']
+
+
+def soak(command):
+  """[(step, resident MiB)] at every progress line ('step N/...') that the
+  process `command` prints."""
   readings = []
   with subprocess.Popen(command, stdout=subprocess.PIPE, text=True,
                         stderr=subprocess.DEVNULL) as child:
@@ -59,19 +80,21 @@ def growth(readings, warmup_steps):
   return after[0], max(after), max(after) / after[0] - 1.
 
 
-def plot(readings, warmup_steps, path):
+def plot(curves, warmup_steps, path, title):
+  """Resident memory against steps, one line per {label: readings}, with
+  each curve's bar (+BAR over its reading at the end of the warm-up)."""
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
-  steps, mib = zip(*readings)
   fig, ax = plt.subplots(figsize=(7, 4))
-  ax.plot(steps, mib, marker='.', lw=1)
+  for i, (label, readings) in enumerate(curves.items()):
+    steps, mib = zip(*readings)
+    ax.plot(steps, mib, marker='.', lw=1, color=f'C{i}', label=label)
+    base = next(m for s, m in readings if s >= warmup_steps)
+    ax.axhline(base * (1 + BAR), color=f'C{i}', ls='--', lw=1,
+               label=f'{label}: +{BAR:.0%} over the warm-up')
   ax.axvline(warmup_steps, color='grey', ls=':', label='end of warm-up')
-  base = next(m for s, m in readings if s >= warmup_steps)
-  ax.axhline(base * (1 + BAR), color='red', ls='--', lw=1,
-             label=f'bar: +{BAR:.0%} over the warm-up')
-  ax.set(xlabel='training step', ylabel='resident memory (MiB)',
-         title=f'{PRESET}: resident memory while training')
+  ax.set(xlabel='training step', ylabel='resident memory (MiB)', title=title)
   ax.grid(alpha=0.3)
   ax.legend()
   fig.tight_layout()
@@ -83,13 +106,19 @@ def main(argv=None):
                               batch=64, out='benchmarks/results/memory_soak.md')
   parser.add_argument('--data', required=True, help='mnist.npz')
   parser.add_argument('--steps', type=int, default=3000)
+  parser.add_argument('--peers', action='store_true',
+                      help="tfb.Glow and this package's flows in the peer "
+                      "benchmark's training loop")
   args, command = common.parse(parser, argv)
   threads = args.threads or os.cpu_count()
+  if args.peers:
+    return peers_main(args, command, threads)
   with tempfile.TemporaryDirectory() as out_dir:
-    readings = soak(args.data, args.steps, threads, out_dir)
+    readings = soak(cli_command(args.data, args.steps, threads, out_dir))
   base, peak, grown = growth(readings, STEPS_PER_EPOCH)
   figure = os.path.splitext(args.out)[0] + '.png'
-  plot(readings, STEPS_PER_EPOCH, figure)
+  plot({PRESET: readings}, STEPS_PER_EPOCH, figure,
+       f'{PRESET}: resident memory while training')
   verdict = 'met' if grown <= BAR else 'NOT met'
   common.write_markdown(
       args.out, 'Resident memory over a long training run', command,
@@ -103,6 +132,37 @@ def main(argv=None):
              f'reading {peak:,.0f} MiB, growth {grown:+.1%}. Bar <= '
              f'{BAR:.0%}: {verdict}. Plot: '
              f'[{os.path.basename(figure)}]({os.path.basename(figure)}).'])
+  print(f'wrote {args.out} and {figure}')
+
+
+def peers_main(args, command, threads):
+  from benchmarks import peers
+  curves, notes = {}, []
+  figure = os.path.splitext(args.out)[0] + '.png'
+  for model in peers.MODELS:
+    curves[model] = soak(peers_command(model, args.data, args.steps,
+                                       threads))
+    base, peak, grown = growth(curves[model], PEERS_WARMUP)
+    notes.append(f'{model}: {base:,.0f} MiB at step {PEERS_WARMUP}, largest '
+                 f'later reading {peak:,.0f} MiB, growth {grown:+.1%}.')
+    steps = sorted({s for readings in curves.values() for s, _ in readings})
+    rows = [[s] + [next((f'{m:,.0f}' for t, m in curves[name] if t == s), '')
+                   for name in curves] for s in steps]
+    plot(curves, PEERS_WARMUP, figure,
+         "Resident memory in the peer benchmark's training loop")
+    common.write_markdown(
+        args.out, "Resident memory over a long training run: against TFP's "
+        'tfb.Glow', command, provenance.machine(threads),
+        ['step'] + [f'{name} resident MiB' for name in curves], rows,
+        notes=[f"Each flow at MNIST size ({peers.MNIST['levels']} levels of "
+               f"D = {peers.MNIST['depth']}, width {peers.MNIST['width']}) "
+               f'trained for '
+               f'{args.steps:,} steps (batch 64, Adamax 1e-3) in '
+               '`benchmarks.peers.mnist_bits_here`, in its own process; '
+               'resident memory every 50 steps. Growth after the first '
+               f'{PEERS_WARMUP} steps (the loop has no epochs):'] + notes
+        + [f'Plot: [{os.path.basename(figure)}]'
+           f'({os.path.basename(figure)}).'])
   print(f'wrote {args.out} and {figure}')
 
 

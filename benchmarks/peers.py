@@ -109,9 +109,10 @@ def measure_here(model, depth, kind, batch, train_batch, repeats):
   return [first, median, count]
 
 
-def mnist_bits_here(model, path, steps, batch=64, seed=0):
+def mnist_bits_here(model, path, steps, batch=64, seed=0, progress_every=0):
   """In this process: test bits/dim after `steps` training steps, and the
-  parameter count."""
+  parameter count; with `progress_every`, a 'step i/steps ' line every that
+  many steps (what the memory soak reads)."""
   import keras
   import numpy as np
   import tensorflow as tf
@@ -136,6 +137,8 @@ def mnist_bits_here(model, path, steps, batch=64, seed=0):
   for i in range(steps):
     chosen = rng.integers(0, len(train), batch)
     step(dequantize(train[chosen]))
+    if progress_every and (i + 1) % progress_every == 0:
+      print(f'step {i + 1}/{steps} ', flush=True)
   log_prob = tf.function(dist.log_prob)
   nats = np.concatenate([log_prob(dequantize(test[i:i + 500])).numpy()
                          for i in range(0, len(test), 500)])

@@ -182,6 +182,14 @@ def _peers():
                   'log_prob 100 s', 'vs tfb.Glow (2)'])
 
 
+@table('peers_vectors')
+def _peers_vectors():
+  return columns(Results('peers_vectors.md'),
+                 ['D', 'flow', 'parameters', 'train step 256 s',
+                  'vs RealNVP (3)', 'sample 1000 s', 'vs RealNVP',
+                  'log_prob 1000 s', 'vs RealNVP (2)'])
+
+
 @table('pac_conv')
 def _pac_conv():
   return columns(Results('pac_conv.md'),

@@ -530,3 +530,19 @@ def test_memory_soak_measures_growth_after_the_warm_up_only():
   assert grown == pytest.approx(0.03)
   with pytest.raises(ValueError, match='before step 937'):
     memory_soak.growth(readings[:3], warmup_steps=937)
+
+
+def test_vector_peers_match_parameters_and_train_alike():
+  from benchmarks import peers_vectors as peers
+  target = peers.count_params(peers.REFERENCE, 1, 16)
+  for model in peers.MODELS[1:]:
+    width = peers.matched_width(model, 1, 16)
+    gap = lambda w, model=model: abs(peers.count_params(model, 1, w) - target)
+    assert gap(width) <= min(gap(width - 1), gap(width + 1))
+    assert gap(width) < 0.05 * target
+  for model in peers.MODELS:
+    curve, finite, count = peers.digits_bits_here(model, 1, 16, 4, 32,
+                                                  evaluations=2)
+    assert [step for step, _ in curve] == [2, 4]
+    assert finite == peers.DIGITS - peers.TRAIN_IMAGES and count > 0
+    assert all(1 < bits < 12 for _, bits in curve)
