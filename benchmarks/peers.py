@@ -60,7 +60,7 @@ def _distribution(flow, image):
       tfd.Sample(tfd.Normal(0., 1.), flow.inverse_event_shape(image)), flow)
 
 
-def _train_step(model, dist, variables):
+def train_step(model, dist, variables):
   """-mean log_prob of a batch, its gradient and an Adamax update."""
   import tensorflow as tf
   optimizer = _optimizer(model)
@@ -75,9 +75,10 @@ def _train_step(model, dist, variables):
 
 
 def _optimizer(model):
-  """Adamax for the flow's variables: TFP's networks are tf.keras layers,
-  this package's are Keras 3 layers; each gets its own Keras' Adamax."""
-  if model == 'tfb.Glow':
+  """Adamax for the flow's variables: TFP's networks ('tfb.' models) are
+  tf.keras layers, this package's are Keras 3 layers; each gets its own
+  Keras' Adamax."""
+  if model.startswith('tfb.'):
     import tf_keras
     return tf_keras.optimizers.Adamax(1e-3)
   import keras
@@ -103,7 +104,7 @@ def measure_here(model, depth, kind, batch, train_batch, repeats):
   elif kind == 'log_prob':
     call = tf.function(lambda: dist.log_prob(images[:batch]))
   else:
-    step = _train_step(model, dist, variables)
+    step = train_step(model, dist, variables)
     call = lambda: step(images[:train_batch])
   first, median = common.first_and_median(lambda: call().numpy(), repeats)
   return [first, median, count]
@@ -133,7 +134,7 @@ def mnist_bits_here(model, path, steps, batch=64, seed=0, progress_every=0):
   with tfib.actnorm.data_dependent_init(actnorms):
     dist.log_prob(first)
   variables = flow.trainable_variables
-  step = _train_step(model, dist, variables)
+  step = train_step(model, dist, variables)
   for i in range(steps):
     chosen = rng.integers(0, len(train), batch)
     step(dequantize(train[chosen]))

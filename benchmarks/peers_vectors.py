@@ -22,7 +22,7 @@ four points of the run, in bits/dim of the 17-level pixels.
   python -m benchmarks.peers_vectors --threads 1
 """
 
-from benchmarks import common
+from benchmarks import common, peers
 from training import provenance
 
 FEATURES = 64
@@ -124,26 +124,6 @@ def matched_width(model, depth, reference_width):
   return min((low, high), key=lambda w: abs(count(w) - target))
 
 
-def _train_step(model, dist, variables):
-  """-mean log_prob of a batch, its gradient and an Adamax update (TFP's
-  networks are tf.keras layers, the package's Keras 3)."""
-  import tensorflow as tf
-  if model == MODELS[-1]:
-    import keras
-    optimizer = keras.optimizers.Adamax(1e-3)
-  else:
-    import tf_keras
-    optimizer = tf_keras.optimizers.Adamax(1e-3)
-
-  @tf.function
-  def step(x):
-    with tf.GradientTape() as tape:
-      loss = -tf.reduce_mean(dist.log_prob(x))
-    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-    return loss
-  return step
-
-
 def measure_here(model, depth, width, kind, batch, train_batch, repeats):
   """In this process: [first call s, median s, parameter count]."""
   import numpy as np
@@ -156,7 +136,7 @@ def measure_here(model, depth, width, kind, batch, train_batch, repeats):
   elif kind == 'log_prob':
     call = tf.function(lambda: dist.log_prob(x[:batch]))
   else:
-    step = _train_step(model, dist, flow.trainable_variables)
+    step = peers.train_step(model, dist, flow.trainable_variables)
     call = lambda: step(x[:train_batch])
   first, median = common.first_and_median(lambda: call().numpy(), repeats)
   return [first, median, count]
@@ -178,7 +158,7 @@ def digits_bits_here(model, depth, width, steps, batch, seed=0, evaluations=4):
   dequantize = lambda k: tf.constant(
       (k + rng.uniform(size=k.shape)) / LEVELS - 0.5, tf.float32)
   flow, dist, count = _built(model, depth, width)
-  step = _train_step(model, dist, flow.trainable_variables)
+  step = peers.train_step(model, dist, flow.trainable_variables)
   held_out = dequantize(test)  # one noise draw, the same at every step
   curve = []
   for i in range(1, steps + 1):
